@@ -1,0 +1,144 @@
+// Command junction is the Junction messaging router: WAMP and MQTT on one
+// port, bridged, federated through Redis.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/junctionmq/junction/router"
+)
+
+// version is set at build time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+func main() {
+	if err := newRootCmd(os.Stdout, os.Stderr, os.Environ()).Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func newRootCmd(stdout, stderr io.Writer, environ []string) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "junction",
+		Short:         "Junction: a WAMP and MQTT router",
+		SilenceUsage:  true,
+		SilenceErrors: false,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newServeCmd(stderr, environ), newConfigCmd(stdout, environ), newVersionCmd(stdout))
+	return root
+}
+
+func newServeCmd(stderr io.Writer, environ []string) *cobra.Command {
+	var configFile, httpAddr, mqttAddr, logLevel string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the router (with no flags: the embedded default configuration)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := router.LoadConfig(configFile, environ)
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("http") {
+				cfg.HTTP.Listen = httpAddr
+			}
+			if cmd.Flags().Changed("mqtt") {
+				cfg.MQTT.Listen = mqttAddr
+			}
+			if cmd.Flags().Changed("log-level") {
+				cfg.Log.Level = logLevel
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			log, err := newLogger(stderr, cfg.Log)
+			if err != nil {
+				return err
+			}
+			if configFile == "" {
+				log.Info("using the embedded default configuration (see `junction config default`)", "version", version)
+			} else {
+				log.Info("using configuration file", "file", configFile, "version", version)
+			}
+			r, err := router.New(cfg, log)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			if err := r.Run(ctx); err != nil {
+				log.Warn("drain did not finish cleanly", "error", err)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&configFile, "config", "c", "", "YAML configuration file (default: the embedded default)")
+	f.StringVar(&httpAddr, "http", "", "address of the HTTP/WebSocket universal port (http.listen)")
+	f.StringVar(&mqttAddr, "mqtt", "", `address of MQTT over TCP (mqtt.listen); "" turns it off`)
+	f.StringVar(&logLevel, "log-level", "", "debug, info, warn or error (log.level)")
+	return cmd
+}
+
+func newConfigCmd(stdout io.Writer, environ []string) *cobra.Command {
+	cmd := &cobra.Command{Use: "config", Short: "Print or check configuration"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "default",
+		Short: "Print the default configuration, documented, as a starting point",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := stdout.Write(router.DefaultYAML)
+			return err
+		},
+	}, &cobra.Command{
+		Use:   "check FILE",
+		Short: "Validate a configuration file (with JUNCTION_* overrides applied)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if _, err := router.LoadConfig(args[0], environ); err != nil {
+				return err
+			}
+			_, err := fmt.Fprintf(stdout, "%s: ok\n", args[0])
+			return err
+		},
+	})
+	return cmd
+}
+
+func newVersionCmd(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := fmt.Fprintf(stdout, "junction %s\n", version)
+			return err
+		},
+	}
+}
+
+func newLogger(w io.Writer, c router.LogConfig) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		return nil, fmt.Errorf("log.level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.Format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, errors.New("log.format: want text or json")
+}
+

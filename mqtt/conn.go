@@ -1,0 +1,212 @@
+package mqtt
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// ErrSlowConsumer is returned by writes to a client whose unsent bytes passed
+// the configured limit; the connection is closed with it.
+var ErrSlowConsumer = errors.New("client is not reading: write buffer full")
+
+// queuedConn makes every Write return at once. mochi writes to a client while
+// holding that client's lock, and publishers need the same lock to deliver
+// QoS 1 and 2 messages, so one subscriber stuck in a blocking write would stall
+// every publisher that sends to it. Here writes only append to a bounded
+// buffer that a goroutine of the connection's own flushes with a deadline. A
+// client that lets the buffer fill, or a write time out, is evicted.
+type queuedConn struct {
+	net.Conn
+	limit        int
+	writeTimeout time.Duration
+	onEvict      func(reason string)
+
+	mu      sync.Mutex
+	buf     []byte // bytes not yet handed to the writer
+	spare   []byte
+	closing bool // Close called: flush, then close
+	failed  bool // the writer gave up; writes fail
+	wake    chan struct{}
+	done    chan struct{} // the writer has ended and the connection is closed
+}
+
+func newQueuedConn(c net.Conn, limit int, writeTimeout time.Duration, onEvict func(string)) *queuedConn {
+	q := &queuedConn{
+		Conn:         c,
+		limit:        limit,
+		writeTimeout: writeTimeout,
+		onEvict:      onEvict,
+		wake:         make(chan struct{}, 1),
+		done:         make(chan struct{}),
+	}
+	go q.writeLoop()
+	return q
+}
+
+// Write queues p. It never blocks on the network.
+func (q *queuedConn) Write(p []byte) (int, error) {
+	q.mu.Lock()
+	if q.failed || q.closing {
+		q.mu.Unlock()
+		return 0, net.ErrClosed
+	}
+	if len(q.buf)+len(p) > q.limit {
+		q.failed = true
+		q.mu.Unlock()
+		q.onEvict("write_buffer_full")
+		q.abort()
+		return 0, fmt.Errorf("%w (%d bytes pending)", ErrSlowConsumer, q.limit)
+	}
+	q.buf = append(q.buf, p...)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
+
+// abort closes the connection at once, without a goodbye that could block.
+func (q *queuedConn) abort() {
+	if a, ok := q.Conn.(interface{ Abort() error }); ok {
+		_ = a.Abort()
+		return
+	}
+	_ = q.Conn.Close()
+}
+
+func (q *queuedConn) writeLoop() {
+	defer close(q.done)
+	for range q.wake {
+		q.mu.Lock()
+		out := q.buf
+		q.buf, q.spare = q.spare[:0], nil
+		closing := q.closing
+		q.mu.Unlock()
+		if len(out) > 0 {
+			_ = q.Conn.SetWriteDeadline(time.Now().Add(q.writeTimeout))
+			_, err := q.Conn.Write(out)
+			if err != nil {
+				q.mu.Lock()
+				wasFailed := q.failed
+				q.failed = true
+				q.mu.Unlock()
+				if isTimeout(err) && !wasFailed {
+					q.onEvict("write_timeout")
+				}
+				q.abort()
+				return
+			}
+		}
+		q.mu.Lock()
+		if q.spare == nil && cap(out) <= 64<<10 {
+			q.spare = out[:0] // reuse modest buffers; let large ones go
+		}
+		more := len(q.buf) > 0
+		q.mu.Unlock()
+		if closing && !more {
+			_ = q.Conn.Close()
+			return
+		}
+		if more || closing {
+			select {
+			case q.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// Close flushes what is queued (within the write timeout) and then closes the
+// connection. It does not wait: the connection's reader sees it close.
+func (q *queuedConn) Close() error {
+	q.mu.Lock()
+	already := q.closing
+	q.closing = true
+	q.mu.Unlock()
+	if !already {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// SetDeadline is how mochi applies the keepalive; it concerns reads only,
+// since write deadlines belong to the writer goroutine.
+func (q *queuedConn) SetDeadline(t time.Time) error { return q.Conn.SetReadDeadline(t) }
+
+// SetWriteDeadline is a no-op for the same reason.
+func (q *queuedConn) SetWriteDeadline(time.Time) error { return nil }
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// wsConn presents a WebSocket as the byte stream MQTT expects: reads run
+// across binary messages, and each write is one binary message (MQTT over
+// WebSocket allows several packets, or part of one, per message).
+type wsConn struct {
+	ws *websocket.Conn
+	r  io.Reader
+}
+
+// errTextFrame is returned for a text message: MQTT over WebSocket is binary.
+var errTextFrame = errors.New("MQTT over WebSocket requires binary messages")
+
+func (c *wsConn) Read(p []byte) (int, error) {
+	for {
+		if c.r == nil {
+			t, r, err := c.ws.NextReader()
+			if err != nil {
+				return 0, err
+			}
+			if t != websocket.BinaryMessage {
+				msg := websocket.FormatCloseMessage(websocket.CloseUnsupportedData, errTextFrame.Error())
+				_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+				return 0, errTextFrame
+			}
+			c.r = r
+		}
+		n, err := c.r.Read(p)
+		if errors.Is(err, io.EOF) {
+			c.r = nil
+			if n == 0 {
+				continue
+			}
+			return n, nil
+		}
+		return n, err
+	}
+}
+
+func (c *wsConn) Write(p []byte) (int, error) {
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Close sends a WebSocket close frame before closing the connection.
+func (c *wsConn) Close() error {
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	return c.ws.Close()
+}
+
+// Abort closes the connection without a close frame.
+func (c *wsConn) Abort() error { return c.ws.Close() }
+
+func (c *wsConn) LocalAddr() net.Addr                { return c.ws.LocalAddr() }
+func (c *wsConn) RemoteAddr() net.Addr               { return c.ws.RemoteAddr() }
+func (c *wsConn) SetDeadline(t time.Time) error      { return c.ws.SetReadDeadline(t) }
+func (c *wsConn) SetReadDeadline(t time.Time) error  { return c.ws.SetReadDeadline(t) }
+func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }

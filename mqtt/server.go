@@ -1,0 +1,282 @@
+// Package mqtt is the MQTT side of Junction, on the mochi broker: server
+// options chosen so that no client can stall another, hooks, and the adapters
+// that let mochi serve connections the router accepted itself (TCP, the
+// universal port, WebSocket).
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/mochi-mqtt/server/v2/system"
+)
+
+// Subprotocols are the WebSocket subprotocols this package speaks: "mqtt" for
+// MQTT 3.1.1 and 5, "mqttv3.1" which some MQTT 3.1 clients still offer.
+var Subprotocols = []string{"mqtt", "mqttv3.1"}
+
+// IsSubprotocol reports whether name is an MQTT WebSocket subprotocol.
+func IsSubprotocol(name string) bool { return name == "mqtt" || name == "mqttv3.1" }
+
+// Transports label where a connection came from; each is also the mochi
+// listener ID its clients are filed under.
+const (
+	TransportTCP       = "tcp"
+	TransportWebSocket = "websocket"
+)
+
+// Metrics receives what the MQTT side counts. The router implements it.
+type Metrics interface {
+	Connected(transport string) (disconnected func())
+	Evicted(reason string)
+	Rejected(reason string)
+}
+
+// Config is everything a Server needs.
+type Config struct {
+	MaxMessageSize   int           // bytes; larger packets get DISCONNECT 0x95
+	WriteQueue       int           // packets queued per client inside mochi
+	WriteBuffer      int           // unsent bytes per client before it is evicted
+	WriteTimeout     time.Duration // a write that takes longer evicts the client
+	ConnectTimeout   time.Duration // until CONNECT
+	MaxSessionExpiry time.Duration // cap on persistent sessions
+	MaxMessageExpiry time.Duration // cap on message and retained message lifetime; 0 is no cap
+	Logger           *slog.Logger
+	Metrics          Metrics
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.MaxMessageSize <= 0 || c.MaxMessageSize > math.MaxUint32 {
+		errs = append(errs, errors.New("MaxMessageSize must be positive and fit 32 bits"))
+	}
+	if c.WriteQueue <= 0 || c.WriteQueue > math.MaxInt32 {
+		errs = append(errs, errors.New("WriteQueue must be positive"))
+	}
+	if c.WriteBuffer < c.MaxMessageSize {
+		errs = append(errs, errors.New("WriteBuffer must hold at least one message of MaxMessageSize"))
+	}
+	if c.WriteTimeout <= 0 || c.ConnectTimeout <= 0 {
+		errs = append(errs, errors.New("WriteTimeout and ConnectTimeout must be positive"))
+	}
+	if c.MaxSessionExpiry < 0 || c.MaxMessageExpiry < 0 {
+		errs = append(errs, errors.New("expiry limits cannot be negative"))
+	}
+	if c.Logger == nil || c.Metrics == nil {
+		errs = append(errs, errors.New("Logger and Metrics are required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Server is the mochi broker serving connections handed to it.
+type Server struct {
+	cfg   Config
+	mochi *mochi.Server
+	log   *slog.Logger
+
+	mu    sync.Mutex
+	conns map[*queuedConn]struct{} // for the forced end of a drain
+}
+
+// New configures and starts a mochi broker with no listeners of its own.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("mqtt config: %w", err)
+	}
+	log := cfg.Logger.With("component", "mqtt")
+	caps := mochi.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = uint32(cfg.MaxMessageSize)
+	caps.MaximumClientWritesPending = int32(cfg.WriteQueue)
+	caps.MaximumSessionExpiryInterval = uint32(min(cfg.MaxSessionExpiry/time.Second, math.MaxUint32))
+	if cfg.MaxMessageExpiry > 0 {
+		caps.MaximumMessageExpiryInterval = int64(cfg.MaxMessageExpiry / time.Second)
+	} else {
+		caps.MaximumMessageExpiryInterval = 0 // retained messages do not expire
+	}
+	// mochi echoes a publisher's user properties in its PUBACK (mochi #474).
+	caps.Compatibilities.NoInheritedPropertiesOnAck = true
+	m := mochi.New(&mochi.Options{
+		Capabilities:           caps,
+		Logger:                 slog.New(quietHandler{log.Handler()}),
+		SysTopicResendInterval: 10,
+		InlineClient:           true,
+	})
+	s := &Server{cfg: cfg, mochi: m, log: log, conns: map[*queuedConn]struct{}{}}
+	if err := m.AddHook(&allowAll{}, nil); err != nil {
+		return nil, fmt.Errorf("mqtt hook: %w", err)
+	}
+	if err := m.AddHook(&observer{metrics: cfg.Metrics, log: log}, nil); err != nil {
+		return nil, fmt.Errorf("mqtt hook: %w", err)
+	}
+	// mochi's Close only disconnects clients of registered listeners, and
+	// hangs waiting for the others: register one per transport we hand it.
+	for _, id := range []string{TransportTCP, TransportWebSocket} {
+		if err := m.AddListener(handedListener{id: id}); err != nil {
+			return nil, fmt.Errorf("mqtt listener %s: %w", id, err)
+		}
+	}
+	if err := m.Serve(); err != nil {
+		return nil, fmt.Errorf("starting mochi: %w", err)
+	}
+	return s, nil
+}
+
+// Mochi returns the underlying broker, for hooks and in-process clients.
+func (s *Server) Mochi() *mochi.Server { return s.mochi }
+
+// Info returns mochi's live counters (messages, bytes, clients, drops).
+func (s *Server) Info() *system.Info { return s.mochi.Info }
+
+// ServeConn runs an MQTT session on c until it ends. transport is
+// TransportTCP or TransportWebSocket.
+func (s *Server) ServeConn(c net.Conn, transport string) {
+	disconnected := s.cfg.Metrics.Connected(transport)
+	defer disconnected()
+	remote := c.RemoteAddr().String()
+	q := newQueuedConn(c, s.cfg.WriteBuffer, s.cfg.WriteTimeout, func(reason string) {
+		s.cfg.Metrics.Evicted(reason)
+		s.log.Warn("evicting slow MQTT client", "remote", remote, "reason", reason)
+	})
+	s.track(q, true)
+	defer s.track(q, false)
+	_ = c.SetReadDeadline(time.Now().Add(s.cfg.ConnectTimeout)) // mochi sets none before CONNECT
+	err := s.mochi.EstablishConnection(transport, q)
+	q.Close()
+	<-q.done
+	s.logEnd(remote, transport, err)
+}
+
+// ServeWebSocket runs an MQTT session on an upgraded WebSocket.
+func (s *Server) ServeWebSocket(ws *websocket.Conn) {
+	ws.SetReadLimit(int64(s.cfg.MaxMessageSize) + 64<<10) // a frame may hold a packet and a bit
+	s.ServeConn(&wsConn{ws: ws}, TransportWebSocket)
+}
+
+func (s *Server) track(q *queuedConn, add bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		s.conns[q] = struct{}{}
+	} else {
+		delete(s.conns, q)
+	}
+}
+
+func (s *Server) logEnd(remote, transport string, err error) {
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed),
+		errors.Is(err, packets.ErrServerShuttingDown):
+		s.log.Debug("MQTT connection ended", "remote", remote, "transport", transport, "reason", err)
+	case errors.Is(err, packets.ErrPacketTooLarge):
+		s.cfg.Metrics.Rejected("too_large")
+		s.log.Warn("MQTT client sent a packet over the size limit", "remote", remote, "limit", s.cfg.MaxMessageSize)
+	case isTimeout(err):
+		s.log.Info("MQTT connection timed out", "remote", remote, "transport", transport)
+	case errors.Is(err, ErrSlowConsumer):
+	default:
+		var code packets.Code
+		if errors.As(err, &code) && code.Code >= packets.ErrUnspecifiedError.Code {
+			s.cfg.Metrics.Rejected("malformed")
+			s.log.Warn("MQTT connection closed on bad input", "remote", remote, "transport", transport, "reason", err)
+			return
+		}
+		s.log.Info("MQTT connection ended", "remote", remote, "transport", transport, "reason", err)
+	}
+}
+
+// Close sends every client DISCONNECT 0x8B (server shutting down; MQTT 5) and
+// waits for the sessions to end. If ctx ends first, the remaining connections
+// are closed at once, so Close never hangs.
+func (s *Server) Close(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.mochi.Close()
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	for q := range s.conns {
+		q.abort()
+	}
+	s.mu.Unlock()
+	<-done
+	return fmt.Errorf("mqtt drain: %w", ctx.Err())
+}
+
+// handedListener is a mochi listener that accepts nothing itself: the router
+// accepts connections and hands them over through ServeConn.
+type handedListener struct{ id string }
+
+func (l handedListener) Init(*slog.Logger) error              { return nil }
+func (l handedListener) Serve(listeners.EstablishFn)          {}
+func (l handedListener) ID() string                           { return l.id }
+func (l handedListener) Address() string                      { return "router" }
+func (l handedListener) Protocol() string                     { return l.id }
+func (l handedListener) Close(closeClients listeners.CloseFn) { closeClients(l.id) }
+
+// allowAll admits every client and every topic. Authentication and
+// authorization replace it.
+type allowAll struct{ mochi.HookBase }
+
+func (h *allowAll) ID() string { return "allow-all" }
+func (h *allowAll) Provides(b byte) bool {
+	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck
+}
+func (h *allowAll) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { return true }
+func (h *allowAll) OnACLCheck(*mochi.Client, string, bool) bool              { return true }
+
+// observer counts what mochi drops.
+type observer struct {
+	mochi.HookBase
+	metrics Metrics
+	log     *slog.Logger
+}
+
+func (h *observer) ID() string { return "observer" }
+func (h *observer) Provides(b byte) bool {
+	return b == mochi.OnPublishDropped
+}
+
+// OnPublishDropped is called when a subscriber's queue inside mochi is full.
+func (h *observer) OnPublishDropped(cl *mochi.Client, pk packets.Packet) {
+	h.log.Warn("dropped message to slow MQTT client", "client", cl.ID, "topic", pk.TopicName)
+}
+
+// quietHandler hands mochi's routine Info lines (hooks added, listeners
+// attached) down to Debug, so the router's own first lines say what matters.
+type quietHandler struct{ slog.Handler }
+
+func (h quietHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelInfo {
+		r.Level = slog.LevelDebug
+		if !h.Handler.Enabled(ctx, r.Level) {
+			return nil
+		}
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	if l == slog.LevelInfo {
+		return h.Handler.Enabled(ctx, slog.LevelDebug)
+	}
+	return h.Handler.Enabled(ctx, l)
+}
+
+func (h quietHandler) WithAttrs(a []slog.Attr) slog.Handler { return quietHandler{h.Handler.WithAttrs(a)} }
+func (h quietHandler) WithGroup(g string) slog.Handler      { return quietHandler{h.Handler.WithGroup(g)} }

@@ -1,0 +1,452 @@
+package router
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// DefaultYAML is the documented default configuration.
+//
+//go:embed default.yaml
+var DefaultYAML []byte
+
+// Config is the whole router configuration. Its YAML form is DefaultYAML.
+type Config struct {
+	Log      LogConfig      `yaml:"log"`
+	HTTP     HTTPConfig     `yaml:"http"`
+	MQTT     MQTTConfig     `yaml:"mqtt"`
+	WAMP     WAMPConfig     `yaml:"wamp"`
+	Realms   []RealmConfig  `yaml:"realms"`
+	Limits   LimitsConfig   `yaml:"limits"`
+	Shutdown ShutdownConfig `yaml:"shutdown"`
+}
+
+// LogConfig selects the log level and format.
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// HTTPConfig is the universal listener.
+type HTTPConfig struct {
+	Listen         string    `yaml:"listen"`
+	WSPath         string    `yaml:"ws_path"`
+	Universal      bool      `yaml:"universal"`
+	AllowedOrigins []string  `yaml:"allowed_origins"`
+	TLS            TLSConfig `yaml:"tls"`
+}
+
+// MQTTConfig is the MQTT-over-TCP listener and MQTT session limits.
+type MQTTConfig struct {
+	Listen           string    `yaml:"listen"`
+	TLS              TLSConfig `yaml:"tls"`
+	MaxSessionExpiry Duration  `yaml:"max_session_expiry"`
+	MaxMessageExpiry Duration  `yaml:"max_message_expiry"`
+}
+
+// WAMPConfig holds WAMP transport settings.
+type WAMPConfig struct {
+	PingInterval Duration `yaml:"ping_interval"`
+}
+
+// TLSConfig names a certificate and key; both empty means plain TCP.
+type TLSConfig struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// RealmConfig is one realm, shared by WAMP and MQTT.
+type RealmConfig struct {
+	Name      string `yaml:"name"`
+	Anonymous bool   `yaml:"anonymous"`
+}
+
+// LimitsConfig bounds what any one client can cost.
+type LimitsConfig struct {
+	MaxMessageSize  int      `yaml:"max_message_size"`
+	MaxConnections  int      `yaml:"max_connections"`
+	ConnectTimeout  Duration `yaml:"connect_timeout"`
+	WriteTimeout    Duration `yaml:"write_timeout"`
+	WAMPQueue       int      `yaml:"wamp_queue"`
+	MQTTQueue       int      `yaml:"mqtt_queue"`
+	MQTTWriteBuffer int      `yaml:"mqtt_write_buffer"`
+}
+
+// ShutdownConfig controls the drain on SIGTERM.
+type ShutdownConfig struct {
+	DrainTimeout Duration `yaml:"drain_timeout"`
+}
+
+// Duration is a time.Duration written as "10s", "1m30s".
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML accepts Go duration strings only: a bare number is ambiguous.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" && n.Tag != "!!int" {
+		return fmt.Errorf("want a duration such as \"10s\", got %s", describe(n))
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("want a duration such as \"10s\": %w", err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes d as a duration string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("invalid configuration")
+
+// DefaultConfig returns the embedded default configuration.
+func DefaultConfig() Config {
+	var c Config
+	if err := decodeStrict(DefaultYAML, &c); err != nil {
+		// The default is compiled in and covered by tests.
+		panic("embedded default config: " + err.Error())
+	}
+	return c
+}
+
+// LoadConfig reads the YAML file at path over the defaults, applies the
+// JUNCTION_* variables of environ, and validates the result. Every error names
+// the key's path.
+func LoadConfig(path string, environ []string) (Config, error) {
+	c := DefaultConfig()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		if err := decodeStrict(b, &c); err != nil {
+			return Config{}, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
+		}
+	}
+	if err := applyEnv(&c, environ); err != nil {
+		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate checks values the types alone cannot, naming each bad key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(path, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, a...)))
+	}
+	if _, err := parseLevel(c.Log.Level); err != nil {
+		bad("log.level", "%v", err)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", "want text or json, got %q", c.Log.Format)
+	}
+	if err := checkAddr(c.HTTP.Listen); err != nil || c.HTTP.Listen == "" {
+		bad("http.listen", "want host:port, got %q", c.HTTP.Listen)
+	}
+	if !strings.HasPrefix(c.HTTP.WSPath, "/") {
+		bad("http.ws_path", "must start with /, got %q", c.HTTP.WSPath)
+	}
+	for i, o := range c.HTTP.AllowedOrigins {
+		if o == "" || strings.Count(o, "*") > 1 {
+			bad(fmt.Sprintf("http.allowed_origins[%d]", i), "want an origin with at most one *, got %q", o)
+		}
+	}
+	checkTLS := func(path string, t TLSConfig) {
+		if t.Enabled() && (t.CertFile == "" || t.KeyFile == "") {
+			bad(path, "cert_file and key_file go together")
+		}
+	}
+	checkTLS("http.tls", c.HTTP.TLS)
+	if c.MQTT.Listen != "" {
+		if err := checkAddr(c.MQTT.Listen); err != nil {
+			bad("mqtt.listen", "want host:port or \"\", got %q", c.MQTT.Listen)
+		}
+	}
+	checkTLS("mqtt.tls", c.MQTT.TLS)
+	if c.MQTT.MaxSessionExpiry < 0 {
+		bad("mqtt.max_session_expiry", "cannot be negative")
+	}
+	if c.MQTT.MaxMessageExpiry < 0 {
+		bad("mqtt.max_message_expiry", "cannot be negative")
+	}
+	if c.WAMP.PingInterval < 0 {
+		bad("wamp.ping_interval", "cannot be negative")
+	}
+	if len(c.Realms) == 0 {
+		bad("realms", "at least one realm is required")
+	}
+	seen := map[string]bool{}
+	for i, r := range c.Realms {
+		if !validRealm(r.Name) {
+			bad(fmt.Sprintf("realms[%d].name", i), "want a URI such as realm1 or com.example.app, got %q", r.Name)
+		}
+		if seen[r.Name] {
+			bad(fmt.Sprintf("realms[%d].name", i), "realm %q defined twice", r.Name)
+		}
+		seen[r.Name] = true
+	}
+	l := c.Limits
+	positive := func(path string, v int) {
+		if v <= 0 {
+			bad(path, "must be positive, got %d", v)
+		}
+	}
+	positive("limits.max_message_size", l.MaxMessageSize)
+	if l.MaxMessageSize > 256<<20 {
+		bad("limits.max_message_size", "at most 268435456 (256 MiB), got %d", l.MaxMessageSize)
+	}
+	positive("limits.max_connections", l.MaxConnections)
+	positive("limits.wamp_queue", l.WAMPQueue)
+	positive("limits.mqtt_queue", l.MQTTQueue)
+	if l.MQTTWriteBuffer < l.MaxMessageSize {
+		bad("limits.mqtt_write_buffer", "must hold one message of limits.max_message_size (%d), got %d", l.MaxMessageSize, l.MQTTWriteBuffer)
+	}
+	if l.ConnectTimeout <= 0 {
+		bad("limits.connect_timeout", "must be positive")
+	}
+	if l.WriteTimeout <= 0 {
+		bad("limits.write_timeout", "must be positive")
+	}
+	if c.Shutdown.DrainTimeout < 0 {
+		bad("shutdown.drain_timeout", "cannot be negative")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
+	}
+	return nil
+}
+
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("bad port %q", port)
+	}
+	return nil
+}
+
+// validRealm accepts loose WAMP URIs: dot-separated non-empty components
+// without whitespace or '#'.
+func validRealm(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, part := range strings.Split(name, ".") {
+		if part == "" || strings.ContainsAny(part, " \t\n#") {
+			return false
+		}
+	}
+	return true
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("want debug, info, warn or error, got %q", s)
+	}
+	return l, nil
+}
+
+// decodeStrict decodes YAML into the struct at out, refusing unknown keys and
+// values of the wrong type with the path of the offending key, e.g.
+// "limits.max_message_size: want an integer, got string "big"".
+func decodeStrict(b []byte, out any) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return err
+	}
+	if doc.Kind == 0 { // empty file
+		return nil
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+		return errors.New("want one YAML document")
+	}
+	return decodeNode(doc.Content[0], reflect.ValueOf(out).Elem(), "")
+}
+
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+
+func decodeNode(n *yaml.Node, v reflect.Value, path string) error {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	where := func(err error) error {
+		p := path
+		if p == "" {
+			p = "(top level)"
+		}
+		return fmt.Errorf("%s (line %d): %w", p, n.Line, err)
+	}
+	if reflect.PointerTo(v.Type()).Implements(unmarshalerType) {
+		if err := n.Decode(v.Addr().Interface()); err != nil {
+			return where(err)
+		}
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return where(fmt.Errorf("want a mapping, got %s", describe(n)))
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			field, ok := fieldByTag(v, key)
+			if !ok {
+				return fmt.Errorf("%s (line %d): unknown key", join(path, key), n.Content[i].Line)
+			}
+			if err := decodeNode(n.Content[i+1], field, join(path, key)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return where(fmt.Errorf("want a list, got %s", describe(n)))
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			if err := decodeNode(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+		v.Set(s)
+		return nil
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!str" && n.Tag != "!!null" {
+			return where(fmt.Errorf("want a string, got %s", describe(n)))
+		}
+		v.SetString(n.Value)
+		return nil
+	case reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+			return where(fmt.Errorf("want true or false, got %s", describe(n)))
+		}
+	case reflect.Int, reflect.Int64:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+			return where(fmt.Errorf("want an integer, got %s", describe(n)))
+		}
+	}
+	if err := n.Decode(v.Addr().Interface()); err != nil {
+		return where(err)
+	}
+	return nil
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("%s %q", strings.TrimPrefix(n.Tag, "!!"), n.Value)
+	}
+	return "something else"
+}
+
+func fieldByTag(v reflect.Value, key string) (reflect.Value, bool) {
+	t := v.Type()
+	for i := range t.NumField() {
+		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); tag == key {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// envPrefix starts every configuration variable.
+const envPrefix = "JUNCTION_"
+
+// applyEnv overrides single keys from JUNCTION_* variables. Each value is
+// parsed as YAML for its key, so types are checked as in the file. A
+// JUNCTION_ variable that names no key is an error, not silently ignored.
+func applyEnv(c *Config, environ []string) error {
+	leaves := map[string]leaf{} // JUNCTION_HTTP_LISTEN -> http.listen
+	collectLeaves(reflect.TypeFor[Config](), "", leaves)
+	var errs []error
+	for _, kv := range environ {
+		name, value, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, envPrefix) {
+			continue
+		}
+		l, ok := leaves[name]
+		if !ok {
+			continue // other JUNCTION_ variables (e.g. for tools) are not ours
+		}
+		if l.isString {
+			// Quote it, so that "#", ":" or "" mean themselves.
+			q, err := yaml.Marshal(value)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			value = strings.TrimSpace(string(q))
+		}
+		doc := buildDoc(l.path, value)
+		if err := decodeStrict([]byte(doc), c); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// leaf is one configuration key that a variable can set.
+type leaf struct {
+	path     string
+	isString bool
+}
+
+func collectLeaves(t reflect.Type, path string, out map[string]leaf) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		p := join(path, tag)
+		if f.Type.Kind() == reflect.Struct && !reflect.PointerTo(f.Type).Implements(unmarshalerType) {
+			collectLeaves(f.Type, p, out)
+			continue
+		}
+		out[envPrefix+strings.ToUpper(strings.ReplaceAll(p, ".", "_"))] = leaf{path: p, isString: f.Type.Kind() == reflect.String}
+	}
+}
+
+// buildDoc nests value under the dotted path as a YAML document.
+func buildDoc(path, value string) string {
+	parts := strings.Split(path, ".")
+	var b strings.Builder
+	for i, p := range parts {
+		b.WriteString(strings.Repeat("  ", i) + p + ":")
+		if i < len(parts)-1 {
+			b.WriteString("\n")
+		}
+	}
+	b.WriteString(" " + value + "\n")
+	return b.String()
+}

@@ -1,0 +1,129 @@
+package router
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/junctionmq/junction/mqtt"
+	"github.com/junctionmq/junction/wamp"
+)
+
+// subprotocols is every WebSocket subprotocol Junction speaks, in the order
+// the refusal message lists them.
+var subprotocols = append(append([]string{}, wamp.Subprotocols...), mqtt.Subprotocols...)
+
+func (r *Router) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if r.draining.Load() {
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc(r.cfg.HTTP.WSPath, r.handleWebSocket)
+	return mux
+}
+
+// handleWebSocket negotiates the protocol from the client's subprotocol offer
+// and hands the upgraded connection to the WAMP or MQTT side.
+func (r *Router) handleWebSocket(w http.ResponseWriter, req *http.Request) {
+	remote := req.RemoteAddr
+	if !websocket.IsWebSocketUpgrade(req) {
+		r.refuse(w, remote, http.StatusBadRequest, "not_websocket",
+			fmt.Sprintf("this endpoint takes WebSocket connections with one of the subprotocols: %s\n", strings.Join(subprotocols, ", ")))
+		return
+	}
+	offered := websocket.Subprotocols(req)
+	chosen := chooseSubprotocol(offered)
+	if chosen == "" {
+		r.refuse(w, remote, http.StatusBadRequest, "no_subprotocol",
+			fmt.Sprintf("no supported WebSocket subprotocol offered (offered: %q); Junction accepts: %s\n",
+				offered, strings.Join(subprotocols, ", ")))
+		return
+	}
+	if origin := req.Header.Get("Origin"); origin != "" && !originAllowed(origin, r.cfg.HTTP.AllowedOrigins) {
+		r.refuse(w, remote, http.StatusForbidden, "origin",
+			fmt.Sprintf("origin %q is not allowed (http.allowed_origins)\n", origin))
+		return
+	}
+	if r.draining.Load() {
+		r.refuse(w, remote, http.StatusServiceUnavailable, "draining", "server is shutting down\n")
+		return
+	}
+	release, ok := r.acquire(remote)
+	if !ok {
+		r.refuse(w, remote, http.StatusServiceUnavailable, "", "connection limit reached\n")
+		return
+	}
+	defer release()
+	upgrader := websocket.Upgrader{
+		HandshakeTimeout: r.cfg.Limits.ConnectTimeout.D(),
+		CheckOrigin:      func(*http.Request) bool { return true }, // checked above
+	}
+	ws, err := upgrader.Upgrade(w, req, http.Header{"Sec-WebSocket-Protocol": {chosen}})
+	if err != nil {
+		// gorilla has answered with an HTTP error.
+		r.metrics.refused("upgrade")
+		r.log.Info("WebSocket upgrade failed", "remote", remote, "error", err)
+		return
+	}
+	if wamp.IsSubprotocol(chosen) {
+		r.wamp.ServeWebSocket(ws, req)
+	} else {
+		r.mqtt.ServeWebSocket(ws)
+	}
+}
+
+// refuse answers a handshake with an HTTP error, counts and logs it. An empty
+// reason means it was counted already.
+func (r *Router) refuse(w http.ResponseWriter, remote string, status int, reason, body string) {
+	if reason != "" {
+		r.metrics.refused(reason)
+	}
+	r.log.Info("WebSocket handshake refused", "remote", remote, "status", status, "reason", reason,
+		"detail", strings.TrimSpace(body))
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}
+
+// chooseSubprotocol picks the first subprotocol in the client's offer, which
+// lists them in its order of preference, that Junction speaks.
+func chooseSubprotocol(offered []string) string {
+	for _, o := range offered {
+		if wamp.IsSubprotocol(o) || mqtt.IsSubprotocol(o) {
+			return o
+		}
+	}
+	return ""
+}
+
+// originAllowed matches an Origin header against the allowed patterns: "*",
+// an exact origin, or an origin with one "*" standing for a run of characters
+// without "/" (e.g. "https://*.example.com").
+func originAllowed(origin string, allowed []string) bool {
+	origin = strings.ToLower(origin)
+	for _, pattern := range allowed {
+		pattern = strings.ToLower(pattern)
+		if pattern == "*" || pattern == origin {
+			return true
+		}
+		prefix, suffix, ok := strings.Cut(pattern, "*")
+		if ok && len(origin) >= len(prefix)+len(suffix) &&
+			strings.HasPrefix(origin, prefix) && strings.HasSuffix(origin, suffix) &&
+			!strings.Contains(origin[len(prefix):len(origin)-len(suffix)], "/") {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,147 @@
+package router
+
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/junctionmq/junction/mqtt"
+)
+
+// metrics are the router's Prometheus metrics, on a registry of its own so
+// that several routers can live in one process.
+type metrics struct {
+	reg *prometheus.Registry
+
+	connections      *prometheus.GaugeVec   // protocol, transport
+	connectionsTotal *prometheus.CounterVec // protocol, transport
+	evictions        *prometheus.CounterVec // protocol, reason
+	rejected         *prometheus.CounterVec // protocol, reason
+	refusals         *prometheus.CounterVec // reason
+
+	// WAMP traffic, counted by the WAMP peers; MQTT traffic is read from
+	// mochi's own counters at scrape time, so it costs the hot path nothing.
+	wampIn, wampOut, wampBytesIn, wampBytesOut, wampDropped atomic.Int64
+	mqttInfo                                               func() *mqttCounters
+}
+
+// mqttCounters is what the traffic collector reads from the MQTT side.
+type mqttCounters struct {
+	received, sent, bytesIn, bytesOut, dropped, retained, subscriptions, inflight int64
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "junction_connections",
+			Help: "Open client connections.",
+		}, []string{"protocol", "transport"}),
+		connectionsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "junction_connections_total",
+			Help: "Client connections accepted.",
+		}, []string{"protocol", "transport"}),
+		evictions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "junction_slow_consumer_evictions_total",
+			Help: "Clients cut off because they did not read what they were sent.",
+		}, []string{"protocol", "reason"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "junction_rejected_input_total",
+			Help: "Malformed, invalid or oversized input refused.",
+		}, []string{"protocol", "reason"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "junction_handshake_refusals_total",
+			Help: "Connections refused before a session began.",
+		}, []string{"reason"}),
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.connections, m.connectionsTotal, m.evictions, m.rejected, m.refusals,
+		trafficCollector{m},
+	)
+	return m
+}
+
+func (m *metrics) refused(reason string) { m.refusals.WithLabelValues(reason).Inc() }
+
+var (
+	descReceived = prometheus.NewDesc("junction_messages_received_total",
+		"Protocol messages received from clients.", []string{"protocol"}, nil)
+	descSent = prometheus.NewDesc("junction_messages_sent_total",
+		"Protocol messages sent to clients.", []string{"protocol"}, nil)
+	descBytesIn = prometheus.NewDesc("junction_received_bytes_total",
+		"Bytes received from clients.", []string{"protocol"}, nil)
+	descBytesOut = prometheus.NewDesc("junction_sent_bytes_total",
+		"Bytes sent to clients.", []string{"protocol"}, nil)
+	descDropped = prometheus.NewDesc("junction_messages_dropped_total",
+		"Messages not delivered because a client's queue was full.", []string{"protocol"}, nil)
+	descRetained = prometheus.NewDesc("junction_mqtt_retained_messages",
+		"Retained MQTT messages held.", nil, nil)
+	descSubs = prometheus.NewDesc("junction_mqtt_subscriptions",
+		"MQTT subscriptions.", nil, nil)
+	descInflight = prometheus.NewDesc("junction_mqtt_inflight_messages",
+		"QoS 1 and 2 messages awaiting acknowledgement.", nil, nil)
+)
+
+// trafficCollector reports message and byte counts of both protocols.
+type trafficCollector struct{ m *metrics }
+
+func (c trafficCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descReceived, descSent, descBytesIn, descBytesOut, descDropped, descRetained, descSubs, descInflight} {
+		ch <- d
+	}
+}
+
+func (c trafficCollector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v int64, proto string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), proto)
+	}
+	m := c.m
+	counter(descReceived, m.wampIn.Load(), "wamp")
+	counter(descSent, m.wampOut.Load(), "wamp")
+	counter(descBytesIn, m.wampBytesIn.Load(), "wamp")
+	counter(descBytesOut, m.wampBytesOut.Load(), "wamp")
+	counter(descDropped, m.wampDropped.Load(), "wamp")
+	if m.mqttInfo == nil {
+		return
+	}
+	q := m.mqttInfo()
+	counter(descReceived, q.received, "mqtt")
+	counter(descSent, q.sent, "mqtt")
+	counter(descBytesIn, q.bytesIn, "mqtt")
+	counter(descBytesOut, q.bytesOut, "mqtt")
+	counter(descDropped, q.dropped, "mqtt")
+	ch <- prometheus.MustNewConstMetric(descRetained, prometheus.GaugeValue, float64(q.retained))
+	ch <- prometheus.MustNewConstMetric(descSubs, prometheus.GaugeValue, float64(q.subscriptions))
+	ch <- prometheus.MustNewConstMetric(descInflight, prometheus.GaugeValue, float64(q.inflight))
+}
+
+func (m *metrics) connected(protocol, transport string) func() {
+	m.connectionsTotal.WithLabelValues(protocol, transport).Inc()
+	g := m.connections.WithLabelValues(protocol, transport)
+	g.Inc()
+	return g.Dec
+}
+
+// wampMetrics is the WAMP side's view of the metrics.
+type wampMetrics struct{ m *metrics }
+
+func (w wampMetrics) Connected(transport string) func() { return w.m.connected("wamp", transport) }
+func (w wampMetrics) Received(n int)                    { w.m.wampIn.Add(1); w.m.wampBytesIn.Add(int64(n)) }
+func (w wampMetrics) Sent(n int)                        { w.m.wampOut.Add(1); w.m.wampBytesOut.Add(int64(n)) }
+func (w wampMetrics) Dropped()                          { w.m.wampDropped.Add(1) }
+func (w wampMetrics) Evicted() {
+	w.m.evictions.WithLabelValues("wamp", "queue_full_or_write_timeout").Inc()
+}
+func (w wampMetrics) Rejected(reason string) { w.m.rejected.WithLabelValues("wamp", reason).Inc() }
+
+// mqttMetrics is the MQTT side's view of the metrics.
+type mqttMetrics struct{ m *metrics }
+
+func (q mqttMetrics) Connected(transport string) func() { return q.m.connected("mqtt", transport) }
+func (q mqttMetrics) Evicted(reason string)             { q.m.evictions.WithLabelValues("mqtt", reason).Inc() }
+func (q mqttMetrics) Rejected(reason string)            { q.m.rejected.WithLabelValues("mqtt", reason).Inc() }
+
+var _ mqtt.Metrics = mqttMetrics{}

@@ -1,0 +1,268 @@
+// Package router composes Junction: it validates the configuration, builds the
+// WAMP and MQTT sides, owns every listener, negotiates which protocol each
+// connection speaks, serves health and metrics, and drains on shutdown. It is
+// the only package that knows all the others.
+package router
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/junctionmq/junction/mqtt"
+	"github.com/junctionmq/junction/wamp"
+)
+
+// Router is one Junction router. Build it with New, then Start it and, when
+// done, Shutdown; or Run it under a context.
+type Router struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+	wamp    *wamp.Server
+	mqtt    *mqtt.Server
+
+	httpSrv  *http.Server
+	httpConn *connListener // connections the universal port decided are HTTP
+
+	mu        sync.Mutex
+	listeners []net.Listener
+	httpAddr  net.Addr
+	mqttAddr  net.Addr
+
+	open     atomic.Int64   // client connections holding a slot of limits.max_connections
+	conns    sync.WaitGroup // every connection and accept loop goroutine
+	draining atomic.Bool
+	started  atomic.Bool
+}
+
+// New validates cfg and builds a router. It opens no sockets.
+func New(cfg Config, log *slog.Logger) (*Router, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Router{cfg: cfg, log: log, metrics: newMetrics()}
+	l := cfg.Limits
+	var realms []wamp.Realm
+	for _, rc := range cfg.Realms {
+		realms = append(realms, wamp.Realm{Name: rc.Name, Anonymous: rc.Anonymous})
+	}
+	var err error
+	r.wamp, err = wamp.New(wamp.Config{
+		Realms:         realms,
+		MaxMessageSize: l.MaxMessageSize,
+		QueueSize:      l.WAMPQueue,
+		WriteTimeout:   l.WriteTimeout.D(),
+		PingInterval:   cfg.WAMP.PingInterval.D(),
+		ConnectTimeout: l.ConnectTimeout.D(),
+		Logger:         log,
+		Metrics:        wampMetrics{r.metrics},
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.mqtt, err = mqtt.New(mqtt.Config{
+		MaxMessageSize:   l.MaxMessageSize,
+		WriteQueue:       l.MQTTQueue,
+		WriteBuffer:      l.MQTTWriteBuffer,
+		WriteTimeout:     l.WriteTimeout.D(),
+		ConnectTimeout:   l.ConnectTimeout.D(),
+		MaxSessionExpiry: cfg.MQTT.MaxSessionExpiry.D(),
+		MaxMessageExpiry: cfg.MQTT.MaxMessageExpiry.D(),
+		Logger:           log,
+		Metrics:          mqttMetrics{r.metrics},
+	})
+	if err != nil {
+		r.wamp.Close()
+		return nil, err
+	}
+	r.metrics.mqttInfo = func() *mqttCounters {
+		i := r.mqtt.Info()
+		return &mqttCounters{
+			received: atomic.LoadInt64(&i.MessagesReceived), sent: atomic.LoadInt64(&i.MessagesSent),
+			bytesIn: atomic.LoadInt64(&i.BytesReceived), bytesOut: atomic.LoadInt64(&i.BytesSent),
+			dropped: atomic.LoadInt64(&i.MessagesDropped), retained: atomic.LoadInt64(&i.Retained),
+			subscriptions: atomic.LoadInt64(&i.Subscriptions), inflight: atomic.LoadInt64(&i.Inflight),
+		}
+	}
+	r.httpSrv = &http.Server{
+		Handler:           r.handler(),
+		ReadHeaderTimeout: l.ConnectTimeout.D(),
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	return r, nil
+}
+
+// Start binds every configured listener and begins accepting. It returns an
+// error, and binds nothing, if any address cannot be bound.
+func (r *Router) Start() error {
+	if !r.started.CompareAndSwap(false, true) {
+		return errors.New("router already started")
+	}
+	httpLn, err := r.listen(r.cfg.HTTP.Listen, r.cfg.HTTP.TLS)
+	if err != nil {
+		return fmt.Errorf("http.listen: %w", err)
+	}
+	var mqttLn net.Listener
+	if r.cfg.MQTT.Listen != "" {
+		if mqttLn, err = r.listen(r.cfg.MQTT.Listen, r.cfg.MQTT.TLS); err != nil {
+			_ = httpLn.Close()
+			return fmt.Errorf("mqtt.listen: %w", err)
+		}
+	}
+	r.mu.Lock()
+	r.httpAddr = httpLn.Addr()
+	r.listeners = append(r.listeners, httpLn)
+	if mqttLn != nil {
+		r.mqttAddr = mqttLn.Addr()
+		r.listeners = append(r.listeners, mqttLn)
+	}
+	r.mu.Unlock()
+
+	r.httpConn = newConnListener(httpLn.Addr())
+	r.goConn(func() { _ = r.httpSrv.Serve(r.httpConn) })
+	r.goConn(func() { r.acceptLoop(httpLn, r.handleUniversal) })
+	scheme := map[bool]string{false: "http", true: "https"}[r.cfg.HTTP.TLS.Enabled()]
+	wsScheme := map[bool]string{false: "ws", true: "wss"}[r.cfg.HTTP.TLS.Enabled()]
+	r.log.Info("listening", "listener", "http", "address", httpLn.Addr().String(),
+		"websocket", fmt.Sprintf("%s://%s%s", wsScheme, httpLn.Addr(), r.cfg.HTTP.WSPath),
+		"health", fmt.Sprintf("%s://%s/healthz", scheme, httpLn.Addr()),
+		"metrics", fmt.Sprintf("%s://%s/metrics", scheme, httpLn.Addr()),
+		"universal", r.cfg.HTTP.Universal, "tls", r.cfg.HTTP.TLS.Enabled())
+	if mqttLn != nil {
+		r.goConn(func() { r.acceptLoop(mqttLn, r.handleMQTT) })
+		r.log.Info("listening", "listener", "mqtt", "address", mqttLn.Addr().String(), "tls", r.cfg.MQTT.TLS.Enabled())
+	} else {
+		r.log.Info("MQTT over TCP is off (mqtt.listen is empty)")
+	}
+	return nil
+}
+
+func (r *Router) listen(addr string, tc TLSConfig) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if !tc.Enabled() {
+		return ln, nil
+	}
+	cert, err := tls.LoadX509KeyPair(tc.CertFile, tc.KeyFile)
+	if err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("loading TLS certificate: %w", err)
+	}
+	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
+}
+
+// HTTPAddr is the address the universal listener is bound to, once started.
+func (r *Router) HTTPAddr() net.Addr { r.mu.Lock(); defer r.mu.Unlock(); return r.httpAddr }
+
+// MQTTAddr is the address of the MQTT listener, or nil when it is off.
+func (r *Router) MQTTAddr() net.Addr { r.mu.Lock(); defer r.mu.Unlock(); return r.mqttAddr }
+
+// Run starts the router and serves until ctx ends, then drains for up to
+// shutdown.drain_timeout.
+func (r *Router) Run(ctx context.Context) error {
+	if err := r.Start(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	drainCtx, cancel := context.WithTimeout(context.Background(), r.cfg.Shutdown.DrainTimeout.D())
+	defer cancel()
+	return r.Shutdown(drainCtx)
+}
+
+// Shutdown drains the router: it stops accepting, tells every client
+// (MQTT 5 DISCONNECT 0x8B, WAMP GOODBYE wamp.close.system_shutdown), waits for
+// them to go until ctx ends, then closes whatever is left. It returns nil
+// when every client left in time.
+func (r *Router) Shutdown(ctx context.Context) error {
+	if !r.draining.CompareAndSwap(false, true) {
+		return errors.New("router already shut down")
+	}
+	r.log.Info("draining: refusing new connections and disconnecting clients")
+	r.mu.Lock()
+	for _, ln := range r.listeners {
+		_ = ln.Close()
+	}
+	r.mu.Unlock()
+	if r.httpConn != nil {
+		_ = r.httpConn.Close()
+	}
+	var errs []error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); r.wamp.Close() }()
+	go func() {
+		defer wg.Done()
+		if err := r.mqtt.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}()
+	wg.Wait()
+	_ = r.httpSrv.Shutdown(ctx)
+	done := make(chan struct{})
+	go func() { r.conns.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		_ = r.httpSrv.Close()
+		errs = append(errs, fmt.Errorf("drain: %w", ctx.Err()))
+		<-done
+	}
+	r.log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+// goConn runs f on a goroutine that Shutdown waits for.
+func (r *Router) goConn(f func()) {
+	r.conns.Add(1)
+	go func() {
+		defer r.conns.Done()
+		f()
+	}()
+}
+
+func (r *Router) acceptLoop(ln net.Listener, handle func(net.Conn)) {
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: wait, do not spin.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			r.log.Warn("accept failed", "error", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		r.goConn(func() { handle(c) })
+	}
+}
+
+// acquire takes a connection slot, or reports that limits.max_connections is
+// reached (and counts and logs the refusal).
+func (r *Router) acquire(remote string) (release func(), ok bool) {
+	if r.open.Add(1) > int64(r.cfg.Limits.MaxConnections) {
+		r.open.Add(-1)
+		r.metrics.refused("max_connections")
+		r.log.Warn("connection refused: limits.max_connections reached",
+			"remote", remote, "limit", r.cfg.Limits.MaxConnections)
+		return nil, false
+	}
+	return func() { r.open.Add(-1) }, true
+}

@@ -1,0 +1,304 @@
+package wamp
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gammazero/nexus/v3/transport/serialize"
+	nxwamp "github.com/gammazero/nexus/v3/wamp"
+)
+
+// frames is one message-framed transport under a WAMP session: a WebSocket or a
+// RawSocket. Reads happen on one goroutine and writes on another; Close may be
+// called from any goroutine at any time.
+type frames interface {
+	// ReadFrame returns the next complete message. The deadline bounds the wait.
+	ReadFrame(deadline time.Time) ([]byte, error)
+	// WriteFrame writes one message or fails at the deadline.
+	WriteFrame(b []byte, deadline time.Time) error
+	// WritePing sends a transport-level keepalive.
+	WritePing(deadline time.Time) error
+	// Shutdown tells the other side the transport is closing, then closes it.
+	Shutdown(deadline time.Time)
+	// Close closes the transport at once, unblocking any read or write.
+	Close() error
+}
+
+// peerConfig is what every peer of one Server shares.
+type peerConfig struct {
+	maxMessageSize int
+	queueSize      int
+	writeTimeout   time.Duration
+	pingInterval   time.Duration
+	connectTimeout time.Duration
+	log            *slog.Logger
+	metrics        Metrics
+}
+
+// peer is Junction's wamp.Peer for network clients. It replaces the peers of
+// nexus' transport package because those let a client hurt others: they hand
+// nexus messages that panic it, write without deadlines, and drop events to a
+// stuck reader silently instead of cutting it off.
+//
+// Inbound, every frame is decoded and checked before nexus sees it. Outbound,
+// nexus delivers into a bounded queue with a non-blocking send; the moment it
+// finds the queue full (see Send) the client is evicted.
+type peer struct {
+	cfg       *peerConfig
+	transport string
+	frames    frames
+	ser       serialize.Serializer
+	log       *slog.Logger
+
+	rd chan nxwamp.Message // to nexus; unbuffered, nexus reads it at once
+	wr chan nxwamp.Message // from nexus; bounded
+
+	closing    chan struct{} // closed by Close: flush and stop
+	closeOnce  sync.Once
+	evictOnce  sync.Once
+	readerDone chan struct{}
+	writerDone chan struct{}
+}
+
+func newPeer(cfg *peerConfig, transport string, f frames, ser serialize.Serializer, log *slog.Logger) *peer {
+	p := &peer{
+		cfg:        cfg,
+		transport:  transport,
+		frames:     f,
+		ser:        ser,
+		log:        log,
+		rd:         make(chan nxwamp.Message),
+		wr:         make(chan nxwamp.Message, cfg.queueSize),
+		closing:    make(chan struct{}),
+		readerDone: make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+	go p.readLoop()
+	go p.writeLoop()
+	return p
+}
+
+// Recv implements wamp.Peer.
+func (p *peer) Recv() <-chan nxwamp.Message { return p.rd }
+
+// IsLocal implements wamp.Peer.
+func (p *peer) IsLocal() bool { return false }
+
+// Send implements wamp.Peer. nexus calls it for every message to this client
+// and then sends without blocking, dropping the message if the queue is full.
+// A full queue means the client is not keeping up, so instead of letting it
+// lose messages silently it is evicted: it reconnects and knows it missed
+// something, while nobody else waits for it.
+func (p *peer) Send() chan<- nxwamp.Message {
+	if len(p.wr) == cap(p.wr) {
+		p.cfg.metrics.Dropped()
+		p.evict()
+	}
+	return p.wr
+}
+
+// evict cuts off a client that is not reading what it is sent.
+func (p *peer) evict() {
+	select {
+	case <-p.writerDone:
+		return // already gone; nexus has not yet noticed
+	default:
+	}
+	p.evictOnce.Do(func() {
+		p.cfg.metrics.Evicted()
+		p.log.Warn("evicting slow WAMP client: outbound queue full", "queue", cap(p.wr))
+		_ = p.frames.Close()
+	})
+}
+
+// Close implements wamp.Peer: it flushes what is queued (nexus queues GOODBYE
+// or ABORT right before closing), closes the transport, and returns once both
+// of the peer's goroutines have ended.
+func (p *peer) Close() {
+	p.closeOnce.Do(func() { close(p.closing) })
+	<-p.writerDone
+	_ = p.frames.Close()
+	<-p.readerDone
+}
+
+// done is closed when the connection is over.
+func (p *peer) done() <-chan struct{} { return p.readerDone }
+
+func (p *peer) readLoop() {
+	defer close(p.readerDone)
+	defer close(p.rd)
+	// Until the first message arrives only the connect timeout applies.
+	deadline := time.Now().Add(p.cfg.connectTimeout)
+	for {
+		b, err := p.frames.ReadFrame(deadline)
+		if err != nil {
+			p.readFailed(err)
+			_ = p.frames.Close()
+			return
+		}
+		deadline = p.idleDeadline()
+		p.cfg.metrics.Received(len(b))
+		msg, err := p.decode(b)
+		if err != nil {
+			p.cfg.metrics.Rejected("malformed")
+			p.log.Warn("closing WAMP session: undecodable message", "error", err, "bytes", len(b))
+			p.abort(nxwamp.ErrProtocolViolation, err.Error())
+			return
+		}
+		if err := checkMessage(msg); err != nil {
+			p.cfg.metrics.Rejected("invalid")
+			p.log.Warn("refused WAMP message", "type", msg.MessageType().String(), "error", err)
+			reply := errorReply(msg, err)
+			if reply == nil {
+				p.abort(nxwamp.ErrProtocolViolation, err.Error())
+				return
+			}
+			p.queue(reply)
+			continue
+		}
+		select {
+		case p.rd <- msg:
+		case <-p.closing:
+			return
+		}
+	}
+}
+
+func (p *peer) idleDeadline() time.Time {
+	if p.cfg.pingInterval <= 0 {
+		return time.Time{}
+	}
+	// Two missed keepalives and the client is gone.
+	return time.Now().Add(2*p.cfg.pingInterval + p.cfg.writeTimeout)
+}
+
+func (p *peer) readFailed(err error) {
+	switch {
+	case errors.Is(err, errFrameTooLarge):
+		p.cfg.metrics.Rejected("too_large")
+		p.log.Warn("closing WAMP connection: message too large", "error", err)
+	case isTimeout(err):
+		p.log.Info("closing idle WAMP connection", "error", err)
+	default:
+		p.log.Debug("WAMP connection closed", "error", err)
+	}
+}
+
+// decode deserializes one frame. The codec is third-party code running on
+// input from the network, so a panic in it is turned into an error here, on
+// the connection's own goroutine, before it can take the process down.
+func (p *peer) decode(b []byte) (msg nxwamp.Message, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg, err = nil, fmt.Errorf("%w: decoder panic: %v", ErrInvalidMessage, r)
+		}
+	}()
+	msg, err = p.ser.Deserialize(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+	}
+	return msg, nil
+}
+
+// queue puts a message of the peer's own on the outbound queue.
+func (p *peer) queue(msg nxwamp.Message) {
+	select {
+	case p.wr <- msg:
+	default:
+		p.evict()
+	}
+}
+
+// abort answers a protocol violation: ABORT, flushed, then the connection ends.
+func (p *peer) abort(reason nxwamp.URI, message string) {
+	p.queue(&nxwamp.Abort{Reason: reason, Details: nxwamp.Dict{"message": message}})
+	p.closeOnce.Do(func() { close(p.closing) })
+	<-p.writerDone
+	_ = p.frames.Close()
+}
+
+func (p *peer) writeLoop() {
+	defer close(p.writerDone)
+	var tick <-chan time.Time
+	if p.cfg.pingInterval > 0 {
+		t := time.NewTicker(p.cfg.pingInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case msg := <-p.wr:
+			if err := p.write(msg, time.Now().Add(p.cfg.writeTimeout)); err != nil {
+				p.writeFailed(err)
+				return
+			}
+		case <-tick:
+			if err := p.frames.WritePing(time.Now().Add(p.cfg.writeTimeout)); err != nil {
+				p.writeFailed(err)
+				return
+			}
+		case <-p.closing:
+			p.flush()
+			return
+		}
+	}
+}
+
+// flush writes what is still queued, all within one write timeout, then
+// closes the transport politely.
+func (p *peer) flush() {
+	deadline := time.Now().Add(p.cfg.writeTimeout)
+	for {
+		select {
+		case msg := <-p.wr:
+			if err := p.write(msg, deadline); err != nil {
+				_ = p.frames.Close()
+				return
+			}
+		default:
+			p.frames.Shutdown(deadline)
+			return
+		}
+	}
+}
+
+func (p *peer) write(msg nxwamp.Message, deadline time.Time) error {
+	b, err := p.ser.Serialize(msg)
+	if err != nil {
+		// A message nexus built that cannot be encoded: skip it, keep the session.
+		p.log.Error("cannot serialize WAMP message", "type", msg.MessageType().String(), "error", err)
+		return nil
+	}
+	if err := p.frames.WriteFrame(b, deadline); err != nil {
+		if errors.Is(err, errFrameTooLarge) {
+			// The client announced it cannot take this one; it loses only this.
+			p.cfg.metrics.Dropped()
+			p.log.Warn("dropped WAMP message larger than the client accepts", "error", err)
+			return nil
+		}
+		return err
+	}
+	p.cfg.metrics.Sent(len(b))
+	return nil
+}
+
+func (p *peer) writeFailed(err error) {
+	if isTimeout(err) {
+		p.cfg.metrics.Evicted()
+		p.log.Warn("evicting WAMP client: write timed out", "timeout", p.cfg.writeTimeout)
+	} else {
+		p.log.Debug("WAMP write failed", "error", err)
+	}
+	_ = p.frames.Close()
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// maxSize is the largest message a peer accepts.
+func (c *peerConfig) maxSize() int { return c.maxMessageSize }

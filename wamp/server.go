@@ -1,0 +1,212 @@
+// Package wamp is the WAMP side of Junction, on the nexus router: it holds the
+// realms and attaches WebSocket and RawSocket connections to them through a
+// guarded peer that keeps malformed input away from nexus and cuts off clients
+// that do not read.
+package wamp
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	nxrouter "github.com/gammazero/nexus/v3/router"
+	"github.com/gammazero/nexus/v3/transport/serialize"
+	nxwamp "github.com/gammazero/nexus/v3/wamp"
+	"github.com/gorilla/websocket"
+)
+
+// Subprotocols are the WebSocket subprotocols this package speaks.
+var Subprotocols = []string{"wamp.2.json", "wamp.2.msgpack", "wamp.2.cbor"}
+
+// Metrics receives what the WAMP side counts. The router implements it.
+type Metrics interface {
+	Connected(transport string) (disconnected func())
+	Received(bytes int)
+	Sent(bytes int)
+	Dropped()
+	Evicted()
+	Rejected(reason string)
+}
+
+// Realm is one WAMP realm.
+type Realm struct {
+	Name      string
+	Anonymous bool // allow clients that do not authenticate
+}
+
+// Config is everything a Server needs. Zero durations and sizes are invalid:
+// the router fills in its defaults.
+type Config struct {
+	Realms         []Realm
+	MaxMessageSize int           // bytes, inbound and outbound
+	QueueSize      int           // outbound messages queued per session before it is evicted
+	WriteTimeout   time.Duration // a write that takes longer evicts the client
+	PingInterval   time.Duration // keepalive; 0 turns it off
+	ConnectTimeout time.Duration // until the first message (HELLO)
+	Logger         *slog.Logger
+	Metrics        Metrics
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if len(c.Realms) == 0 {
+		errs = append(errs, errors.New("at least one realm is required"))
+	}
+	if c.MaxMessageSize <= 0 {
+		errs = append(errs, errors.New("MaxMessageSize must be positive"))
+	}
+	if c.QueueSize <= 0 {
+		errs = append(errs, errors.New("QueueSize must be positive"))
+	}
+	if c.WriteTimeout <= 0 || c.ConnectTimeout <= 0 {
+		errs = append(errs, errors.New("WriteTimeout and ConnectTimeout must be positive"))
+	}
+	if c.Logger == nil || c.Metrics == nil {
+		errs = append(errs, errors.New("Logger and Metrics are required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Server runs the nexus router and attaches connections to it.
+type Server struct {
+	nexus   nxrouter.Router
+	peerCfg *peerConfig
+	log     *slog.Logger
+}
+
+// New starts a nexus router with the configured realms.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("wamp config: %w", err)
+	}
+	nxcfg := &nxrouter.Config{}
+	for _, r := range cfg.Realms {
+		nxcfg.RealmConfigs = append(nxcfg.RealmConfigs, &nxrouter.RealmConfig{
+			URI:           nxwamp.URI(r.Name),
+			AnonymousAuth: r.Anonymous,
+			AllowDisclose: true,
+		})
+	}
+	log := cfg.Logger.With("component", "wamp")
+	nexus, err := nxrouter.NewRouter(nxcfg, nexusLogger{log})
+	if err != nil {
+		return nil, fmt.Errorf("starting nexus: %w", err)
+	}
+	return &Server{
+		nexus: nexus,
+		log:   log,
+		peerCfg: &peerConfig{
+			maxMessageSize: cfg.MaxMessageSize,
+			queueSize:      cfg.QueueSize,
+			writeTimeout:   cfg.WriteTimeout,
+			pingInterval:   cfg.PingInterval,
+			connectTimeout: cfg.ConnectTimeout,
+			log:            log,
+			metrics:        cfg.Metrics,
+		},
+	}, nil
+}
+
+// Nexus returns the underlying router, for in-process clients.
+func (s *Server) Nexus() nxrouter.Router { return s.nexus }
+
+// IsSubprotocol reports whether name is a WAMP WebSocket subprotocol.
+func IsSubprotocol(name string) bool {
+	return strings.HasPrefix(name, "wamp.2.") && serializerFor(name) != nil
+}
+
+func serializerFor(subprotocol string) serialize.Serializer {
+	switch subprotocol {
+	case "wamp.2.json":
+		return &serialize.JSONSerializer{}
+	case "wamp.2.msgpack":
+		return &serialize.MessagePackSerializer{}
+	case "wamp.2.cbor":
+		return &serialize.CBORSerializer{}
+	}
+	return nil
+}
+
+// ServeWebSocket runs a WAMP session on an upgraded WebSocket until it ends.
+func (s *Server) ServeWebSocket(ws *websocket.Conn, r *http.Request) {
+	sub := ws.Subprotocol()
+	ser := serializerFor(sub)
+	if ser == nil {
+		_ = ws.Close()
+		return
+	}
+	payloadType := websocket.BinaryMessage
+	if sub == "wamp.2.json" {
+		payloadType = websocket.TextMessage
+	}
+	idle := s.idle()
+	f := newWSFrames(ws, payloadType, int64(s.peerMaxSize()), idle)
+	s.serve(f, ser, "websocket", sub, ws.RemoteAddr(), nxwamp.Dict{"request": r})
+}
+
+// ServeRawSocket runs a WAMP session on a RawSocket connection until it ends.
+// The connection's first byte must still be unread.
+func (s *Server) ServeRawSocket(conn net.Conn) {
+	ser, name, clientMax, err := rawHandshake(conn, s.peerMaxSize(), time.Now().Add(s.peerCfg.connectTimeout))
+	if err != nil {
+		s.peerCfg.metrics.Rejected("handshake")
+		s.log.Warn("refused RawSocket connection", "remote", conn.RemoteAddr().String(), "error", err)
+		_ = conn.Close()
+		return
+	}
+	f := &rawFrames{conn: conn, maxRecv: s.peerMaxSize(), maxSend: clientMax, idle: s.idle()}
+	s.serve(f, ser, "rawsocket", name, conn.RemoteAddr(), nxwamp.Dict{})
+}
+
+func (s *Server) peerMaxSize() int {
+	return s.peerCfg.maxSize()
+}
+
+func (s *Server) idle() time.Duration {
+	if s.peerCfg.pingInterval <= 0 {
+		return 0
+	}
+	return 2*s.peerCfg.pingInterval + s.peerCfg.writeTimeout
+}
+
+func (s *Server) serve(f frames, ser serialize.Serializer, transport, protocol string, remote net.Addr, auth nxwamp.Dict) {
+	disconnected := s.peerCfg.metrics.Connected(transport)
+	defer disconnected()
+	log := s.log.With("remote", remote.String(), "transport", transport, "serializer", protocol)
+	p := newPeer(s.peerCfg, transport, f, ser, log)
+	details := nxwamp.Dict{"type": transport, "protocol": protocol, "auth": auth}
+	if err := s.nexus.AttachClient(p, details); err != nil {
+		// nexus has answered the client (ABORT) and closed the peer.
+		log.Info("WAMP session refused", "error", err)
+		p.Close()
+		return
+	}
+	<-p.done()
+}
+
+// Close ends every session with GOODBYE wamp.close.system_shutdown and stops
+// the router. It returns when every session's GOODBYE has been flushed or its
+// write timeout has passed.
+func (s *Server) Close() { s.nexus.Close() }
+
+// nexusLogger turns nexus' printf logging into slog. nexus logs routine events
+// as plain lines and trouble with a "!!!" prefix.
+type nexusLogger struct{ log *slog.Logger }
+
+func (l nexusLogger) Print(v ...any)   { l.emit(fmt.Sprint(v...)) }
+func (l nexusLogger) Println(v ...any) { l.emit(strings.TrimSuffix(fmt.Sprintln(v...), "\n")) }
+func (l nexusLogger) Printf(format string, v ...any) {
+	l.emit(fmt.Sprintf(format, v...))
+}
+
+func (l nexusLogger) emit(msg string) {
+	if strings.HasPrefix(msg, "!!!") {
+		l.log.Warn(strings.TrimSpace(strings.TrimPrefix(msg, "!!!")), "source", "nexus")
+		return
+	}
+	l.log.Debug(msg, "source", "nexus")
+}

@@ -1,0 +1,69 @@
+package wamp
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// errFrameTooLarge reports a message over the configured maximum size.
+var errFrameTooLarge = errors.New("message exceeds maximum size")
+
+// wsFrames carries WAMP messages in WebSocket messages, text for JSON and
+// binary otherwise, as the WAMP WebSocket subprotocols require.
+type wsFrames struct {
+	ws          *websocket.Conn
+	payloadType int
+}
+
+// newWSFrames limits reads to maxSize and, when idle > 0, lets each pong from
+// the client extend the read deadline by idle, so a quiet but live client stays.
+func newWSFrames(ws *websocket.Conn, payloadType int, maxSize int64, idle time.Duration) *wsFrames {
+	ws.SetReadLimit(maxSize)
+	if idle > 0 {
+		ws.SetPongHandler(func(string) error {
+			return ws.SetReadDeadline(time.Now().Add(idle))
+		})
+	}
+	return &wsFrames{ws: ws, payloadType: payloadType}
+}
+
+func (f *wsFrames) ReadFrame(deadline time.Time) ([]byte, error) {
+	if err := f.ws.SetReadDeadline(deadline); err != nil {
+		return nil, err
+	}
+	for {
+		t, b, err := f.ws.ReadMessage()
+		if errors.Is(err, websocket.ErrReadLimit) {
+			// gorilla has already sent close code 1009 (message too big).
+			return nil, fmt.Errorf("%w: %w", errFrameTooLarge, err)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if t == websocket.TextMessage || t == websocket.BinaryMessage {
+			return b, nil
+		}
+	}
+}
+
+func (f *wsFrames) WriteFrame(b []byte, deadline time.Time) error {
+	if err := f.ws.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	return f.ws.WriteMessage(f.payloadType, b)
+}
+
+func (f *wsFrames) WritePing(deadline time.Time) error {
+	return f.ws.WriteControl(websocket.PingMessage, nil, deadline)
+}
+
+func (f *wsFrames) Shutdown(deadline time.Time) {
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "goodbye")
+	_ = f.ws.WriteControl(websocket.CloseMessage, msg, deadline)
+	_ = f.ws.Close()
+}
+
+func (f *wsFrames) Close() error { return f.ws.Close() }
