@@ -69,7 +69,10 @@ func (r *Router) handleWebSocket(w http.ResponseWriter, req *http.Request) {
 		HandshakeTimeout: r.cfg.Limits.ConnectTimeout.D(),
 		CheckOrigin:      func(*http.Request) bool { return true }, // checked above
 	}
-	ws, err := upgrader.Upgrade(w, req, http.Header{"Sec-WebSocket-Protocol": {chosen}})
+	// With no Upgrader.Subprotocols gorilla echoes the one in this header.
+	hdr := http.Header{}
+	hdr.Set("Sec-WebSocket-Protocol", chosen)
+	ws, err := upgrader.Upgrade(w, req, hdr)
 	if err != nil {
 		// gorilla has answered with an HTTP error.
 		r.metrics.refused("upgrade")

@@ -23,7 +23,7 @@ type metrics struct {
 	// WAMP traffic, counted by the WAMP peers; MQTT traffic is read from
 	// mochi's own counters at scrape time, so it costs the hot path nothing.
 	wampIn, wampOut, wampBytesIn, wampBytesOut, wampDropped atomic.Int64
-	mqttInfo                                               func() *mqttCounters
+	mqttInfo                                                func() *mqttCounters
 }
 
 // mqttCounters is what the traffic collector reads from the MQTT side.

@@ -141,4 +141,3 @@ func newLogger(w io.Writer, c router.LogConfig) (*slog.Logger, error) {
 	}
 	return nil, errors.New("log.format: want text or json")
 }
-
