@@ -1,0 +1,56 @@
+# Junction. `make run` starts a router on the embedded default config;
+# `make test` installs what the tests need (once) and runs every test.
+
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+NODE_DIR  := router/testdata/node
+APT_PKGS  := mosquitto mosquitto-clients python3-autobahn python3-msgpack python3-cbor2
+BENCHTIME ?= 3s
+
+.PHONY: build run test deps deps-apt deps-node bench fuzz lint clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/junction ./cmd/junction
+
+run: build
+	./bin/junction serve
+
+# deps installs the real clients the tests drive, skipping what is there.
+deps: deps-apt deps-node
+
+deps-apt:
+	@missing=""; \
+	command -v mosquitto_pub >/dev/null || missing="$$missing mosquitto-clients"; \
+	command -v mosquitto >/dev/null || missing="$$missing mosquitto"; \
+	/usr/bin/python3 -c 'import autobahn, msgpack, cbor2' 2>/dev/null || missing="$$missing python3-autobahn python3-msgpack python3-cbor2"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+deps-node:
+	@if [ ! -d $(NODE_DIR)/node_modules/mqtt ] || [ ! -d $(NODE_DIR)/node_modules/autobahn ]; then \
+		cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error; \
+	fi
+
+test: deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+# Fuzz each target for FUZZTIME (the seed corpus also runs in `make test`).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./wamp -run '^$$' -fuzz FuzzGuard -fuzztime $(FUZZTIME)
+	$(GO) test ./router -run '^$$' -fuzz FuzzConfig -fuzztime $(FUZZTIME)
+
+bench: deps
+	$(GO) test ./router -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 -timeout 30m
+
+lint:
+	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin $(NODE_DIR)/node_modules
