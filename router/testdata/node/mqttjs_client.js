@@ -1,0 +1,119 @@
+// MQTT.js client the Go tests (router/external_test.go) drive against Junction.
+// It prints one JSON object per line on stdout and exits 0 when its scenario
+// completed, 1 on any error.
+//
+//   node mqttjs_client.js roundtrip URL PROTOCOL_VERSION
+//       Two clients: "sub" subscribes at QoS 1, "pub" publishes at QoS 1 (with
+//       MQTT 5 properties when PROTOCOL_VERSION is 5); prints what each saw.
+//   node mqttjs_client.js drain URL
+//       One MQTT 5 client: prints {"event":"connected"}, then waits for the
+//       server to end the session and prints the DISCONNECT it got.
+'use strict';
+
+const mqtt = require('mqtt');
+const WebSocket = require('ws');
+
+function out(obj) {
+  process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+function fail(msg) {
+  out({ event: 'error', error: String(msg) });
+  process.exit(1);
+}
+
+const [mode, url, versionArg] = process.argv.slice(2);
+if (!mode || !url) fail('usage: mqttjs_client.js roundtrip|drain URL [PROTOCOL_VERSION]');
+const protocolVersion = Number(versionArg || 5);
+
+// Every WebSocket MQTT.js opens goes through here, so the test sees the
+// subprotocol MQTT.js offers and the one the server picked.
+function options(clientId, extra) {
+  const o = {
+    clientId,
+    protocolVersion,
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+    keepalive: 30,
+    clean: true,
+    createWebsocket(wsURL, protocols, opts) {
+      const ws = new WebSocket(wsURL, protocols, opts.wsOptions);
+      ws.on('open', () => out({ event: 'websocket', client: clientId, offered: protocols, accepted: ws.protocol }));
+      return ws;
+    },
+    ...extra,
+  };
+  if (protocolVersion === 3) o.protocolId = 'MQIsdp';
+  return o;
+}
+
+function connect(clientId, extra) {
+  return new Promise((resolve, reject) => {
+    const c = mqtt.connect(url, options(clientId, extra));
+    const onError = (err) => reject(new Error(`${clientId}: ${err.message}`));
+    c.once('error', onError);
+    c.once('connect', (connack) => {
+      c.removeListener('error', onError);
+      c.on('error', (err) => fail(`${clientId}: ${err.message}`));
+      out({ event: 'connected', client: clientId, returnCode: connack.returnCode, reasonCode: connack.reasonCode });
+      resolve(c);
+    });
+  });
+}
+
+async function roundtrip() {
+  const topic = `junction/mqttjs/v${protocolVersion}`;
+  const sub = await connect(`mqttjs-sub-v${protocolVersion}`);
+  const pub = await connect(`mqttjs-pub-v${protocolVersion}`);
+
+  const received = new Promise((resolve) => {
+    sub.on('message', (t, payload, packet) => {
+      const p = packet.properties || {};
+      resolve({
+        event: 'message', topic: t, payload: payload.toString('utf8'), qos: packet.qos, retain: packet.retain,
+        userProperties: p.userProperties || null, contentType: p.contentType || null,
+        responseTopic: p.responseTopic || null,
+        correlationData: p.correlationData ? p.correlationData.toString('utf8') : null,
+      });
+    });
+  });
+
+  const granted = await sub.subscribeAsync(topic, { qos: 1 });
+  out({ event: 'suback', granted: granted.map((g) => ({ topic: g.topic, qos: g.qos })) });
+
+  const opts = { qos: 1 };
+  if (protocolVersion === 5) {
+    opts.properties = {
+      userProperties: { origin: 'mqtt.js', 'ünï': 'cödé' },
+      contentType: 'application/json',
+      responseTopic: 'junction/mqttjs/reply',
+      correlationData: Buffer.from('corr-42'),
+    };
+  }
+  const payload = JSON.stringify({ hello: 'junction', n: 42 });
+  const puback = await pub.publishAsync(topic, payload, opts);
+  out({ event: 'puback', cmd: puback ? puback.cmd : null, messageId: puback ? puback.messageId : null });
+
+  out(await received);
+  await Promise.all([pub.endAsync(), sub.endAsync()]);
+  out({ event: 'done' });
+}
+
+async function drain() {
+  const c = await connect('mqttjs-drain', { protocolVersion: 5 });
+  await new Promise((resolve) => {
+    let disconnect = null;
+    c.on('disconnect', (packet) => {
+      disconnect = packet;
+      out({ event: 'disconnect', reasonCode: packet.reasonCode, properties: packet.properties || null });
+    });
+    c.on('close', () => {
+      out({ event: 'close', gotDisconnect: disconnect !== null });
+      c.end(true, resolve);
+    });
+  });
+}
+
+const scenarios = { roundtrip, drain };
+if (!scenarios[mode]) fail(`unknown mode ${mode}`);
+scenarios[mode]().then(() => process.exit(0), (err) => fail(err && err.stack ? err.stack : err));
