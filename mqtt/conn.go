@@ -21,19 +21,25 @@ var ErrSlowConsumer = errors.New("client is not reading: write buffer full")
 // every publisher that sends to it. Here writes only append to a bounded
 // buffer that a goroutine of the connection's own flushes with a deadline. A
 // client that lets the buffer fill, or a write time out, is evicted.
+//
+// Its end has two steps. mochi's Close stops reads at once, so mochi's read
+// loop ends, but keeps the connection open for what is still queued plus a
+// final packet (see final). finish, called when mochi is done with the
+// connection, flushes and closes it.
 type queuedConn struct {
 	net.Conn
 	limit        int
 	writeTimeout time.Duration
 	onEvict      func(reason string)
 
-	mu      sync.Mutex
-	buf     []byte // bytes not yet handed to the writer
-	spare   []byte
-	closing bool // Close called: flush, then close
-	failed  bool // the writer gave up; writes fail
-	wake    chan struct{}
-	done    chan struct{} // the writer has ended and the connection is closed
+	mu       sync.Mutex
+	buf      []byte // bytes not yet handed to the writer
+	spare    []byte
+	closing  bool // mochi closed it: no more reads or ordinary writes
+	finished bool // the session is over: flush and close
+	failed   bool // the writer gave up; writes fail
+	wake     chan struct{}
+	done     chan struct{} // the writer has ended and the connection is closed
 }
 
 func newQueuedConn(c net.Conn, limit int, writeTimeout time.Duration, onEvict func(string)) *queuedConn {
@@ -65,11 +71,26 @@ func (q *queuedConn) Write(p []byte) (int, error) {
 	}
 	q.buf = append(q.buf, p...)
 	q.mu.Unlock()
+	q.signal()
+	return len(p), nil
+}
+
+// final queues the last packet of a connection that mochi has already closed,
+// such as the DISCONNECT that tells an MQTT 5 client why.
+func (q *queuedConn) final(p []byte) {
+	q.mu.Lock()
+	if !q.failed && !q.finished {
+		q.buf = append(q.buf, p...)
+	}
+	q.mu.Unlock()
+	q.signal()
+}
+
+func (q *queuedConn) signal() {
 	select {
 	case q.wake <- struct{}{}:
 	default:
 	}
-	return len(p), nil
 }
 
 // abort closes the connection at once, without a goodbye that could block.
@@ -87,7 +108,7 @@ func (q *queuedConn) writeLoop() {
 		q.mu.Lock()
 		out := q.buf
 		q.buf, q.spare = q.spare[:0], nil
-		closing := q.closing
+		finished := q.finished
 		q.mu.Unlock()
 		if len(out) > 0 {
 			_ = q.Conn.SetWriteDeadline(time.Now().Add(q.writeTimeout))
@@ -110,38 +131,47 @@ func (q *queuedConn) writeLoop() {
 		}
 		more := len(q.buf) > 0
 		q.mu.Unlock()
-		if closing && !more {
+		if finished && !more {
 			_ = q.Conn.Close()
 			return
 		}
-		if more || closing {
-			select {
-			case q.wake <- struct{}{}:
-			default:
-			}
+		if more {
+			q.signal()
 		}
 	}
 }
 
-// Close flushes what is queued (within the write timeout) and then closes the
-// connection. It does not wait: the connection's reader sees it close.
+// Close is mochi's: it ends reads at once, so that mochi's read loop returns,
+// and lets queued writes out. finish completes it.
 func (q *queuedConn) Close() error {
 	q.mu.Lock()
-	already := q.closing
 	q.closing = true
 	q.mu.Unlock()
-	if !already {
-		select {
-		case q.wake <- struct{}{}:
-		default:
-		}
-	}
-	return nil
+	return q.Conn.SetReadDeadline(time.Now())
+}
+
+// finish flushes what is queued, within the write timeout, and closes the
+// connection. It does not wait; done is closed when it is over.
+func (q *queuedConn) finish() {
+	q.mu.Lock()
+	q.closing, q.finished = true, true
+	q.mu.Unlock()
+	q.signal()
 }
 
 // SetDeadline is how mochi applies the keepalive; it concerns reads only,
 // since write deadlines belong to the writer goroutine.
-func (q *queuedConn) SetDeadline(t time.Time) error { return q.Conn.SetReadDeadline(t) }
+func (q *queuedConn) SetDeadline(t time.Time) error { return q.SetReadDeadline(t) }
+
+// SetReadDeadline sets the read deadline unless Close has already ended reads.
+func (q *queuedConn) SetReadDeadline(t time.Time) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closing {
+		return nil
+	}
+	return q.Conn.SetReadDeadline(t)
+}
 
 // SetWriteDeadline is a no-op for the same reason.
 func (q *queuedConn) SetWriteDeadline(time.Time) error { return nil }

@@ -5,6 +5,7 @@
 package mqtt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -152,7 +153,7 @@ func (s *Server) ServeConn(c net.Conn, transport string) {
 	defer s.track(q, false)
 	_ = c.SetReadDeadline(time.Now().Add(s.cfg.ConnectTimeout)) // mochi sets none before CONNECT
 	err := s.mochi.EstablishConnection(transport, q)
-	q.Close()
+	q.finish()
 	<-q.done
 	s.logEnd(remote, transport, err)
 }
@@ -249,7 +250,32 @@ type observer struct {
 
 func (h *observer) ID() string { return "observer" }
 func (h *observer) Provides(b byte) bool {
-	return b == mochi.OnPublishDropped
+	return b == mochi.OnPublishDropped || b == mochi.OnDisconnect
+}
+
+// OnDisconnect tells an MQTT 5 client why, when mochi closed it for a packet
+// it could not read (too large: 0x95, malformed: 0x81). mochi sends a
+// DISCONNECT for errors in packets it has read, but not for these.
+func (h *observer) OnDisconnect(cl *mochi.Client, err error, _ bool) {
+	var code packets.Code
+	if cl.Properties.ProtocolVersion != 5 || !errors.As(err, &code) ||
+		code.Code != packets.ErrPacketTooLarge.Code && code.Code != packets.ErrMalformedPacket.Code {
+		return
+	}
+	q, ok := cl.Net.Conn.(*queuedConn)
+	if !ok {
+		return
+	}
+	pk := packets.Packet{
+		FixedHeader:     packets.FixedHeader{Type: packets.Disconnect},
+		ProtocolVersion: 5,
+		ReasonCode:      code.Code,
+		Properties:      packets.Properties{ReasonString: code.Reason},
+	}
+	var buf bytes.Buffer
+	if err := pk.DisconnectEncode(&buf); err == nil {
+		q.final(buf.Bytes())
+	}
 }
 
 // OnPublishDropped is called when a subscriber's queue inside mochi is full.

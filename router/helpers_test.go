@@ -18,7 +18,6 @@ func TestMain(m *testing.M) {
 	)
 }
 
-
 // startRouter starts a router with the default config on 127.0.0.1:0 ports,
 // changed by mutate, and shuts it down when the test ends. Logs go to the
 // test log at debug level when JUNCTION_TEST_LOG is set.
@@ -96,4 +95,3 @@ func recv[T any](t testing.TB, ch <-chan T, d time.Duration, what string) T {
 	var zero T
 	return zero
 }
-

@@ -204,7 +204,7 @@ func connectV3(t *testing.T, broker, clientID string, mutate func(*mqtt3.ClientO
 
 func waitToken(t *testing.T, tok mqtt3.Token, what string) {
 	t.Helper()
-	if !tok.WaitTimeout(5*time.Second) {
+	if !tok.WaitTimeout(5 * time.Second) {
 		t.Fatalf("%s: timed out", what)
 	}
 	if err := tok.Error(); err != nil {

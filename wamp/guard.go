@@ -10,6 +10,11 @@ import (
 // ErrInvalidMessage is wrapped by every error the inbound guard returns.
 var ErrInvalidMessage = errors.New("invalid WAMP message")
 
+// ErrMalformedMessage is wrapped by errors for messages missing required
+// parts. They cannot be answered with ERROR and end the session with ABORT
+// wamp.error.protocol_violation.
+var ErrMalformedMessage = errors.New("malformed WAMP message")
+
 // pptOptions are the payload-passthru options that nexus v3.3.0 reads with
 // unchecked type assertions: a non-string value panics inside the broker or
 // dealer goroutine and kills the whole process.
@@ -24,15 +29,57 @@ var pptOptions = [...]string{
 // message that nexus would mishandle. It must stay cheap: it runs for every
 // message a client sends.
 func checkMessage(msg nxwamp.Message) error {
+	// nexus' decoder accepts a message cut short (`[16]`) and fills in zero
+	// values, which nexus then drops without a word: refuse them here.
 	switch m := msg.(type) {
 	case *nxwamp.Publish:
+		if err := required(m.Request, m.Topic); err != nil {
+			return err
+		}
 		return checkPPT(m.Options)
 	case *nxwamp.Call:
+		if err := required(m.Request, m.Procedure); err != nil {
+			return err
+		}
 		return checkPPT(m.Options)
+	case *nxwamp.Subscribe:
+		return required(m.Request, m.Topic)
+	case *nxwamp.Register:
+		return required(m.Request, m.Procedure)
+	case *nxwamp.Unsubscribe:
+		return requiredIDs(m.Request, m.Subscription)
+	case *nxwamp.Unregister:
+		return requiredIDs(m.Request, m.Registration)
 	case *nxwamp.Yield:
+		if err := requiredIDs(m.Request, 1); err != nil {
+			return err
+		}
 		return checkPPT(m.Options)
 	case *nxwamp.Error:
+		if err := requiredIDs(m.Request, 1); err != nil {
+			return err
+		}
 		return checkPPT(m.Details)
+	case *nxwamp.Hello:
+		if m.Realm == "" {
+			return fmt.Errorf("%w: HELLO without a realm", ErrMalformedMessage)
+		}
+	}
+	return nil
+}
+
+func required(request nxwamp.ID, uri nxwamp.URI) error {
+	if request == 0 || uri == "" {
+		return fmt.Errorf("%w: request id and URI are required", ErrMalformedMessage)
+	}
+	return nil
+}
+
+func requiredIDs(ids ...nxwamp.ID) error {
+	for _, id := range ids {
+		if id == 0 {
+			return fmt.Errorf("%w: a required id is missing or zero", ErrMalformedMessage)
+		}
 	}
 	return nil
 }
@@ -56,6 +103,9 @@ func checkPPT(opts nxwamp.Dict) error {
 // errorReply returns the ERROR a client gets for a request refused by the
 // guard, or nil when the message is not a request that can be answered.
 func errorReply(msg nxwamp.Message, err error) nxwamp.Message {
+	if errors.Is(err, ErrMalformedMessage) {
+		return nil
+	}
 	reply := &nxwamp.Error{
 		Type:      msg.MessageType(),
 		Details:   nxwamp.Dict{},

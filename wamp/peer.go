@@ -149,7 +149,11 @@ func (p *peer) readLoop() {
 			return
 		}
 		if err := checkMessage(msg); err != nil {
-			p.cfg.metrics.Rejected("invalid")
+			if errors.Is(err, ErrMalformedMessage) {
+				p.cfg.metrics.Rejected("malformed")
+			} else {
+				p.cfg.metrics.Rejected("invalid")
+			}
 			p.log.Warn("refused WAMP message", "type", msg.MessageType().String(), "error", err)
 			reply := errorReply(msg, err)
 			if reply == nil {
