@@ -1,0 +1,140 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gammazero/nexus/v3/transport/serialize"
+	nxwamp "github.com/gammazero/nexus/v3/wamp"
+	"github.com/gorilla/websocket"
+)
+
+// smallReadBuffer dials TCP with a tiny receive buffer, so a client that stops
+// reading pushes back on the router after a few kilobytes, not megabytes.
+func smallReadBuffer(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	return d.DialContext(ctx, network, addr)
+}
+
+func TestSlowWAMPSubscriberEvicted(t *testing.T) {
+	r := startRouter(t, func(c *Config) {
+		c.Limits.WAMPQueue = 32
+		c.Limits.WriteTimeout = Duration(30 * time.Second) // eviction must come from the queue, not the timeout
+	})
+	// The stuck subscriber: subscribes, then never reads again.
+	d := websocket.Dialer{Subprotocols: []string{"wamp.2.json"}, NetDialContext: smallReadBuffer}
+	ws, _, err := d.Dial(wsURL(r), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	stuck := &rawWAMP{t: t, ws: ws}
+	stuck.send(`[1,"realm1",{"roles":{"subscriber":{}}}]`)
+	stuck.read()
+	stuck.send(`[32,1,{},"com.flood"]`)
+	if m := stuck.read(); m[0] != float64(nxwamp.SUBSCRIBED) {
+		t.Fatalf("want SUBSCRIBED, got %v", m)
+	}
+
+	healthy := connectWAMP(t, wsURL(r), serialize.MSGPACK)
+	events := make(chan *nxwamp.Event, 1000)
+	if err := healthy.SubscribeChan("com.flood", events, nil); err != nil {
+		t.Fatal(err)
+	}
+	pub := connectWAMP(t, "tcp://"+httpAddr(r), serialize.MSGPACK)
+	const n = 400
+	payload := strings.Repeat("x", 32<<10)
+	start := time.Now()
+	for i := range n {
+		// Acknowledged: each publish returns only once the broker took it,
+		// so a blocked broker would show here.
+		if err := pub.Publish("com.flood", nxwamp.Dict{"acknowledge": true}, nxwamp.List{i, payload}, nil); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("publisher slowed down: %d publishes took %v", n, d)
+	}
+	for i := range n {
+		ev := recv(t, events, 10*time.Second, fmt.Sprintf("event %d at the healthy subscriber", i))
+		if got, _ := nxwamp.AsInt64(ev.Arguments[0]); got != int64(i) {
+			t.Fatalf("healthy subscriber: event %d arrived as %d", i, got)
+		}
+	}
+	waitFor(t, 5*time.Second, "eviction metric", func() bool {
+		return metricValue(t, r, `junction_slow_consumer_evictions_total{protocol="wamp",reason="queue_full_or_write_timeout"}`) >= 1
+	})
+	// The stuck client's connection is gone: reading now drains what was
+	// buffered and then ends.
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, _, err := ws.ReadMessage(); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("stuck subscriber still connected")
+			}
+			break
+		}
+	}
+}
+
+func TestSlowMQTTSubscriberDoesNotBlockPublishers(t *testing.T) {
+	r := startRouter(t, func(c *Config) {
+		c.Limits.MQTTWriteBuffer = 1 << 20
+		// Without Junction's non-blocking connection, mochi would hold the
+		// publisher for this long behind the stuck subscriber (mochi notes §7).
+		c.Limits.WriteTimeout = Duration(60 * time.Second)
+	})
+	// The stuck subscriber: QoS 1, then never reads again.
+	conn, err := smallReadBuffer(context.Background(), "tcp", mqttAddr(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	connect := []byte{0x10, 0x10, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 4, 's', 't', 'u', 'k'}
+	subscribe := []byte{0x82, 0x0a, 0, 1, 0, 5, 'f', 'l', 'o', 'o', 'd', 1}
+	if _, err := conn.Write(append(connect, subscribe...)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	acks := make([]byte, 4+5)
+	if _, err := io.ReadFull(conn, acks); err != nil || acks[0] != 0x20 || acks[4] != 0x90 || acks[8] != 1 {
+		t.Fatalf("CONNACK+SUBACK %x, %v", acks, err)
+	}
+
+	healthy := connectV3(t, "tcp://"+mqttAddr(r), "healthy", nil)
+	msgs := subscribeV3(t, healthy, "flood", 1)
+	pub := connectV3(t, wsURL(r), "publisher", nil)
+	const n = 400
+	payload := strings.Repeat("y", 32<<10)
+	start := time.Now()
+	for i := range n {
+		waitToken(t, pub.Publish("flood", 1, false, fmt.Sprintf("%d:%s", i, payload)), fmt.Sprintf("publish %d (PUBACK)", i))
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("publisher slowed down: %d QoS 1 publishes took %v", n, d)
+	}
+	for i := range n {
+		m := recv(t, msgs, 10*time.Second, fmt.Sprintf("message %d at the healthy subscriber", i))
+		if !strings.HasPrefix(m.payload, fmt.Sprintf("%d:", i)) || m.qos != 1 {
+			t.Fatalf("healthy subscriber: message %d arrived as %.10q at QoS %d", i, m.payload, m.qos)
+		}
+	}
+	waitFor(t, 5*time.Second, "eviction metric", func() bool {
+		return metricValue(t, r, `junction_slow_consumer_evictions_total{protocol="mqtt",reason="write_buffer_full"}`) >= 1
+	})
+}
