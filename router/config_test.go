@@ -1,0 +1,155 @@
+package router
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultConfig(t *testing.T) {
+	c := DefaultConfig()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("embedded default is invalid: %v", err)
+	}
+	checks := map[string]bool{
+		"realm realm1 with anonymous access": len(c.Realms) == 1 && c.Realms[0].Name == "realm1" && c.Realms[0].Anonymous,
+		"HTTP and WebSocket on :8080 at /ws": c.HTTP.Listen == ":8080" && c.HTTP.WSPath == "/ws",
+		"MQTT over TCP on :1883":             c.MQTT.Listen == ":1883",
+		"1 MiB messages":                     c.Limits.MaxMessageSize == 1<<20,
+		"universal port on":                  c.HTTP.Universal,
+	}
+	for what, ok := range checks {
+		if !ok {
+			t.Errorf("default config: want %s", what)
+		}
+	}
+}
+
+func writeConfig(t *testing.T, yaml string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "junction.yaml")
+	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadConfigErrorsNameTheKey(t *testing.T) {
+	cases := []struct{ name, yaml, want string }{
+		{"unknown top-level key", "htp:\n  listen: :1\n", "htp (line 1): unknown key"},
+		{"unknown nested key", "limits:\n  max_msg_size: 10\n", "limits.max_msg_size (line 2): unknown key"},
+		{"unknown key in a list item", "realms:\n  - name: a\n    anonymus: true\n", "realms[0].anonymus (line 3): unknown key"},
+		{"string for an int", "limits:\n  max_message_size: big\n", `limits.max_message_size (line 2): want an integer, got str "big"`},
+		{"int for a bool", "http:\n  universal: 1\n", "http.universal (line 2): want true or false"},
+		{"bad duration", "limits:\n  write_timeout: soon\n", "limits.write_timeout (line 2): want a duration"},
+		{"number for a duration", "limits:\n  write_timeout: 10\n", "limits.write_timeout (line 2): want a duration"},
+		{"mapping for a string", "mqtt:\n  listen:\n    a: b\n", "mqtt.listen (line 3): want a string, got a mapping"},
+		{"bad address", "http:\n  listen: localhost\n", `http.listen: want host:port, got "localhost"`},
+		{"bad port", "mqtt:\n  listen: :99999\n", "mqtt.listen: want host:port"},
+		{"bad log level", "log:\n  level: loud\n", "log.level: want debug, info, warn or error"},
+		{"no realms", "realms: []\n", "realms: at least one realm is required"},
+		{"bad realm", "realms:\n  - name: 'a..b'\n", "realms[0].name: want a URI"},
+		{"duplicate realm", "realms:\n  - name: a\n  - name: a\n", `realms[1].name: realm "a" defined twice`},
+		{"negative size", "limits:\n  max_message_size: -1\n", "limits.max_message_size: must be positive"},
+		{"buffer below message size", "limits:\n  mqtt_write_buffer: 10\n", "limits.mqtt_write_buffer: must hold one message"},
+		{"half a TLS pair", "http:\n  tls:\n    cert_file: a.pem\n", "http.tls: cert_file and key_file go together"},
+		{"ws path", "http:\n  ws_path: ws\n", "http.ws_path: must start with /"},
+		{"not YAML", "limits: [\n", "yaml:"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := LoadConfig(writeConfig(t, tc.yaml), nil)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadConfigOverlaysDefaults(t *testing.T) {
+	p := writeConfig(t, `
+http:
+  listen: 127.0.0.1:9000
+limits:
+  write_timeout: 3s
+realms:
+  - name: com.example.app
+    anonymous: false
+`)
+	c, err := LoadConfig(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.Listen != "127.0.0.1:9000" || c.HTTP.WSPath != "/ws" || c.MQTT.Listen != ":1883" {
+		t.Fatalf("overlay: %+v %+v", c.HTTP, c.MQTT)
+	}
+	if c.Limits.WriteTimeout.D() != 3*time.Second || c.Limits.MaxMessageSize != 1<<20 {
+		t.Fatalf("limits: %+v", c.Limits)
+	}
+	if len(c.Realms) != 1 || c.Realms[0].Name != "com.example.app" || c.Realms[0].Anonymous {
+		t.Fatalf("realms: %+v", c.Realms)
+	}
+}
+
+func TestEnvironmentOverridesSingleKeys(t *testing.T) {
+	p := writeConfig(t, "http:\n  listen: 127.0.0.1:9000\n")
+	env := []string{
+		"PATH=/bin",
+		"JUNCTION_HTTP_LISTEN=127.0.0.1:9100",
+		"JUNCTION_MQTT_LISTEN=",
+		"JUNCTION_LIMITS_MAX_MESSAGE_SIZE=65536",
+		"JUNCTION_LIMITS_MQTT_WRITE_BUFFER=65536",
+		"JUNCTION_SHUTDOWN_DRAIN_TIMEOUT=2s",
+		`JUNCTION_HTTP_ALLOWED_ORIGINS=["https://a.example", "https://*.b.example"]`,
+		"JUNCTION_LOG_FORMAT=json",
+		"JUNCTION_SOMETHING_ELSE=ignored",
+	}
+	c, err := LoadConfig(p, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.Listen != "127.0.0.1:9100" || c.MQTT.Listen != "" || c.Limits.MaxMessageSize != 65536 ||
+		c.Shutdown.DrainTimeout.D() != 2*time.Second || len(c.HTTP.AllowedOrigins) != 2 || c.Log.Format != "json" {
+		t.Fatalf("environment not applied: %+v", c)
+	}
+	_, err = LoadConfig("", []string{"JUNCTION_LIMITS_MAX_CONNECTIONS=lots"})
+	if err == nil || !strings.Contains(err.Error(), "JUNCTION_LIMITS_MAX_CONNECTIONS") || !strings.Contains(err.Error(), "limits.max_connections") {
+		t.Fatalf("bad variable: %v", err)
+	}
+}
+
+func TestDefaultYAMLIsComplete(t *testing.T) {
+	// Every configuration key appears in the documented default, so that
+	// `junction config default` documents everything.
+	leaves := map[string]leaf{}
+	collectLeaves(reflect.TypeFor[Config](), "", leaves)
+	for _, l := range leaves {
+		key := l.path[strings.LastIndex(l.path, ".")+1:]
+		if !bytes.Contains(DefaultYAML, []byte(key+":")) {
+			t.Errorf("default.yaml does not mention %s", l.path)
+		}
+	}
+}
+
+func FuzzConfig(f *testing.F) {
+	f.Add(DefaultYAML)
+	f.Add([]byte("limits:\n  max_message_size: 10\n"))
+	f.Add([]byte("realms:\n  - name: a\n    anonymous: yes\n"))
+	f.Add([]byte("http: &a\n  listen: *a\n"))
+	f.Add([]byte("- 1\n- 2\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var c Config
+		if err := decodeStrict(b, &c); err != nil {
+			return
+		}
+		_ = c.Validate() // must not panic, whatever it decoded
+	})
+}
