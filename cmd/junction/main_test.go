@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/junctionmq/junction/router"
+)
+
+func run(t *testing.T, env []string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := newRootCmd(&out, &errOut, env)
+	cmd.SetArgs(args)
+	err = cmd.Execute()
+	return out.String(), errOut.String(), err
+}
+
+func TestConfigDefaultPrintsTheEmbeddedConfig(t *testing.T) {
+	out, _, err := run(t, nil, "config", "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != string(router.DefaultYAML) {
+		t.Fatal("config default differs from the embedded default")
+	}
+	var anything map[string]any
+	if err := yaml.Unmarshal([]byte(out), &anything); err != nil {
+		t.Fatalf("config default is not YAML: %v", err)
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	_ = os.WriteFile(good, []byte("http:\n  listen: 127.0.0.1:9000\n"), 0o600)
+	_ = os.WriteFile(bad, []byte("http:\n  listne: 127.0.0.1:9000\n"), 0o600)
+	if out, _, err := run(t, nil, "config", "check", good); err != nil || !strings.Contains(out, "ok") {
+		t.Fatalf("good config: %q %v", out, err)
+	}
+	_, stderr, err := run(t, nil, "config", "check", bad)
+	if err == nil || !strings.Contains(stderr, "http.listne (line 2): unknown key") {
+		t.Fatalf("bad config: err %v, stderr %q", err, stderr)
+	}
+	if _, _, err := run(t, []string{"JUNCTION_LIMITS_WRITE_TIMEOUT=forever"}, "config", "check", good); err == nil {
+		t.Fatal("bad environment override accepted")
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, _, err := run(t, nil, "version")
+	if err != nil || !strings.HasPrefix(out, "junction ") {
+		t.Fatalf("%q %v", out, err)
+	}
+}
+
+func TestServeRefusesBadConfigBeforeListening(t *testing.T) {
+	_, stderr, err := run(t, nil, "serve", "--http", "nonsense", "--mqtt", "")
+	if err == nil || !strings.Contains(stderr, "http.listen") {
+		t.Fatalf("err %v, stderr %q", err, stderr)
+	}
+}
+
+// buildBinary compiles junction once for the process tests.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "junction")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestServeProcessStartsAndDrainsOnSIGTERM(t *testing.T) {
+	bin := buildBinary(t)
+	httpAddr, mqttAddr := freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "serve", "--http", httpAddr, "--mqtt", mqttAddr)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var first []string
+	for len(first) < 3 {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("junction exited early; log so far:\n%s", strings.Join(first, "\n"))
+			}
+			first = append(first, l)
+		case <-ctx.Done():
+			t.Fatal("no log lines")
+		}
+	}
+	log := strings.Join(first, "\n")
+	for _, want := range []string{"embedded default configuration", "listener=http address=" + httpAddr, "listener=mqtt address=" + mqttAddr} {
+		if !strings.Contains(log, want) {
+			t.Errorf("first log lines lack %q:\n%s", want, log)
+		}
+	}
+	// It serves: an MQTT client connects.
+	conn, err := net.Dial("tcp", mqttAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, _ = conn.Write([]byte{0x10, 0x0d, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 1, 'x'})
+	ack := make([]byte, 4)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Read(ack); err != nil || !bytes.Equal(ack, []byte{0x20, 2, 0, 0}) {
+		t.Fatalf("CONNACK %x %v", ack, err)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var rest []string
+	for l := range lines {
+		rest = append(rest, l)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, strings.Join(rest, "\n"))
+	}
+	if !regexp.MustCompile(`msg=stopped`).MatchString(strings.Join(rest, "\n")) {
+		t.Fatalf("no clean stop in the log:\n%s", strings.Join(rest, "\n"))
+	}
+}
