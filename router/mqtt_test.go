@@ -10,6 +10,7 @@ import (
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
+	"github.com/gorilla/websocket"
 )
 
 // mqttTransports are the three ways an MQTT client reaches Junction.
@@ -318,5 +319,38 @@ func TestMQTTPersistentSession(t *testing.T) {
 	}
 	if want := map[string]byte{"0": 1, "1": 1, "2": 1}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("queued messages: got %v, want %v", got, want)
+	}
+}
+
+func TestMQTT31OverMQTTv31Subprotocol(t *testing.T) {
+	r := startRouter(t, nil)
+	sub := connectV3(t, "tcp://"+mqttAddr(r), "sub31", nil)
+	msgs := subscribeV3(t, sub, "old/#", 0)
+	// An MQTT 3.1 client (protocol name MQIsdp, level 3) offering the
+	// subprotocol some of them still use.
+	d := websocket.Dialer{Subprotocols: []string{"mqttv3.1"}}
+	ws, _, err := d.Dial(wsURL(r), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if ws.Subprotocol() != "mqttv3.1" {
+		t.Fatalf("subprotocol %q", ws.Subprotocol())
+	}
+	connect := []byte{0x10, 0x11, 0, 6, 'M', 'Q', 'I', 's', 'd', 'p', 3, 0x02, 0, 60, 0, 3, 'o', 'l', 'd'}
+	publish := []byte{0x30, 0x08, 0, 5, 'o', 'l', 'd', '/', 'x', 'v'}
+	if err := ws.WriteMessage(websocket.BinaryMessage, connect); err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, ack, err := ws.ReadMessage()
+	if err != nil || string(ack) != "\x20\x02\x00\x00" {
+		t.Fatalf("CONNACK %x %v", ack, err)
+	}
+	if err := ws.WriteMessage(websocket.BinaryMessage, publish); err != nil {
+		t.Fatal(err)
+	}
+	if m := recv(t, msgs, 5*time.Second, "MQTT 3.1 publish"); m.topic != "old/x" || m.payload != "v" {
+		t.Fatalf("got %+v", m)
 	}
 }
