@@ -38,6 +38,8 @@ type queuedConn struct {
 	closing  bool // mochi closed it: no more reads or ordinary writes
 	finished bool // the session is over: flush and close
 	failed   bool // the writer gave up; writes fail
+	evicted  bool // cut off for not keeping up
+	readCut  bool // the read loop ended because Close had cut reads
 	wake     chan struct{}
 	done     chan struct{} // the writer has ended and the connection is closed
 }
@@ -55,6 +57,17 @@ func newQueuedConn(c net.Conn, limit int, writeTimeout time.Duration, onEvict fu
 	return q
 }
 
+// Read notes whether a read error came from Close cutting reads short.
+func (q *queuedConn) Read(p []byte) (int, error) {
+	n, err := q.Conn.Read(p)
+	if err != nil {
+		q.mu.Lock()
+		q.readCut = q.closing
+		q.mu.Unlock()
+	}
+	return n, err
+}
+
 // Write queues p. It never blocks on the network.
 func (q *queuedConn) Write(p []byte) (int, error) {
 	q.mu.Lock()
@@ -63,7 +76,7 @@ func (q *queuedConn) Write(p []byte) (int, error) {
 		return 0, net.ErrClosed
 	}
 	if len(q.buf)+len(p) > q.limit {
-		q.failed = true
+		q.failed, q.evicted = true, true
 		q.mu.Unlock()
 		q.onEvict("write_buffer_full")
 		q.abort()
@@ -93,6 +106,26 @@ func (q *queuedConn) signal() {
 	}
 }
 
+// evict cuts off a client that is not keeping up; once per connection.
+func (q *queuedConn) evict(reason string) {
+	q.mu.Lock()
+	already := q.failed
+	q.failed, q.evicted = true, true
+	q.mu.Unlock()
+	if !already {
+		q.onEvict(reason)
+		q.abort()
+	}
+}
+
+// closedByServer reports whether the connection was closed from this side
+// (mochi's Close or an eviction) rather than by the client or the network.
+func (q *queuedConn) closedByServer() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.readCut || q.evicted
+}
+
 // abort closes the connection at once, without a goodbye that could block.
 func (q *queuedConn) abort() {
 	if a, ok := q.Conn.(interface{ Abort() error }); ok {
@@ -117,6 +150,7 @@ func (q *queuedConn) writeLoop() {
 				q.mu.Lock()
 				wasFailed := q.failed
 				q.failed = true
+				q.evicted = q.evicted || isTimeout(err) && !wasFailed
 				q.mu.Unlock()
 				if isTimeout(err) && !wasFailed {
 					q.onEvict("write_timeout")

@@ -14,6 +14,7 @@ import (
 	"math"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -53,6 +54,7 @@ type Config struct {
 	ConnectTimeout   time.Duration // until CONNECT
 	MaxSessionExpiry time.Duration // cap on persistent sessions
 	MaxMessageExpiry time.Duration // cap on message and retained message lifetime; 0 is no cap
+	MaxTopicAlias    int           // topic aliases an MQTT 5 client may set up (each holds a topic in memory)
 	Logger           *slog.Logger
 	Metrics          Metrics
 }
@@ -71,6 +73,9 @@ func (c *Config) validate() error {
 	if c.WriteTimeout <= 0 || c.ConnectTimeout <= 0 {
 		errs = append(errs, errors.New("WriteTimeout and ConnectTimeout must be positive"))
 	}
+	if c.MaxTopicAlias < 0 || c.MaxTopicAlias > math.MaxUint16 {
+		errs = append(errs, errors.New("MaxTopicAlias must be within 0..65535"))
+	}
 	if c.MaxSessionExpiry < 0 || c.MaxMessageExpiry < 0 {
 		errs = append(errs, errors.New("expiry limits cannot be negative"))
 	}
@@ -86,8 +91,10 @@ type Server struct {
 	mochi *mochi.Server
 	log   *slog.Logger
 
-	mu    sync.Mutex
-	conns map[*queuedConn]struct{} // for the forced end of a drain
+	mu     sync.Mutex
+	conns  map[*queuedConn]struct{} // for the forced end of a drain
+	closed bool                     // Close has begun: no new connections
+	active sync.WaitGroup           // ServeConn calls in progress
 }
 
 // New configures and starts a mochi broker with no listeners of its own.
@@ -105,6 +112,7 @@ func New(cfg Config) (*Server, error) {
 	} else {
 		caps.MaximumMessageExpiryInterval = 0 // retained messages do not expire
 	}
+	caps.TopicAliasMaximum = uint16(cfg.MaxTopicAlias)
 	// mochi echoes a publisher's user properties in its PUBACK (mochi #474).
 	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 	m := mochi.New(&mochi.Options{
@@ -117,7 +125,7 @@ func New(cfg Config) (*Server, error) {
 	if err := m.AddHook(&allowAll{}, nil); err != nil {
 		return nil, fmt.Errorf("mqtt hook: %w", err)
 	}
-	if err := m.AddHook(&observer{metrics: cfg.Metrics, log: log}, nil); err != nil {
+	if err := m.AddHook(&observer{metrics: cfg.Metrics, log: log, caps: caps, evict: s.evict}, nil); err != nil {
 		return nil, fmt.Errorf("mqtt hook: %w", err)
 	}
 	// mochi's Close only disconnects clients of registered listeners, and
@@ -142,6 +150,15 @@ func (s *Server) Info() *system.Info { return s.mochi.Info }
 // ServeConn runs an MQTT session on c until it ends. transport is
 // TransportTCP or TransportWebSocket.
 func (s *Server) ServeConn(c net.Conn, transport string) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = c.Close()
+		return
+	}
+	s.active.Add(1)
+	s.mu.Unlock()
+	defer s.active.Done()
 	disconnected := s.cfg.Metrics.Connected(transport)
 	defer disconnected()
 	remote := c.RemoteAddr().String()
@@ -149,12 +166,19 @@ func (s *Server) ServeConn(c net.Conn, transport string) {
 		s.cfg.Metrics.Evicted(reason)
 		s.log.Warn("evicting slow MQTT client", "remote", remote, "reason", reason)
 	})
-	s.track(q, true)
-	defer s.track(q, false)
+	s.track(q)
+	defer s.untrack(q)
 	_ = c.SetReadDeadline(time.Now().Add(s.cfg.ConnectTimeout)) // mochi sets none before CONNECT
 	err := s.mochi.EstablishConnection(transport, q)
+	closedHere := q.closedByServer()
 	q.finish()
 	<-q.done
+	if closedHere {
+		// Ended by the server (drain, takeover, eviction): mochi's read
+		// error is only the read deadline that Close set.
+		s.log.Debug("MQTT connection closed by the server", "remote", remote, "transport", transport, "reason", err)
+		return
+	}
 	s.logEnd(remote, transport, err)
 }
 
@@ -164,14 +188,23 @@ func (s *Server) ServeWebSocket(ws *websocket.Conn) {
 	s.ServeConn(&wsConn{ws: ws}, TransportWebSocket)
 }
 
-func (s *Server) track(q *queuedConn, add bool) {
+// evict cuts off a client whose connection is one of ours.
+func (s *Server) evict(cl *mochi.Client, reason string) {
+	if q, ok := cl.Net.Conn.(*queuedConn); ok {
+		q.evict(reason)
+	}
+}
+
+func (s *Server) track(q *queuedConn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if add {
-		s.conns[q] = struct{}{}
-	} else {
-		delete(s.conns, q)
-	}
+	s.conns[q] = struct{}{}
+}
+
+func (s *Server) untrack(q *queuedConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, q)
 }
 
 func (s *Server) logEnd(remote, transport string, err error) {
@@ -199,24 +232,46 @@ func (s *Server) logEnd(remote, transport string, err error) {
 // Close sends every client DISCONNECT 0x8B (server shutting down; MQTT 5) and
 // waits for the sessions to end. If ctx ends first, the remaining connections
 // are closed at once, so Close never hangs.
+//
+// It does not leave this to mochi's Close, which races with connections
+// being established (a WaitGroup Add during Wait) and hangs on clients it
+// cannot reach. New connections are refused first; mochi's Close runs last,
+// when no connection is left, to stop its hooks and $SYS loop.
 func (s *Server) Close(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.mochi.Close()
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-	}
 	s.mu.Lock()
-	for q := range s.conns {
-		q.abort()
-	}
+	s.closed = true
 	s.mu.Unlock()
-	<-done
-	return fmt.Errorf("mqtt drain: %w", ctx.Err())
+	idle := make(chan struct{})
+	go func() { s.active.Wait(); close(idle) }()
+
+	var err error
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+drain:
+	for {
+		// Repeated, so that a client finishing its CONNECT meanwhile is told too.
+		for _, cl := range s.mochi.Clients.GetAll() {
+			if !cl.Net.Inline && !cl.Closed() {
+				_ = s.mochi.DisconnectClient(cl, packets.ErrServerShuttingDown)
+			}
+		}
+		select {
+		case <-idle:
+			break drain
+		case <-tick.C:
+		case <-ctx.Done():
+			s.mu.Lock()
+			for q := range s.conns {
+				q.abort()
+			}
+			s.mu.Unlock()
+			<-idle
+			err = fmt.Errorf("mqtt drain: %w", ctx.Err())
+			break drain
+		}
+	}
+	_ = s.mochi.Close()
+	return err
 }
 
 // handedListener is a mochi listener that accepts nothing itself: the router
@@ -246,11 +301,28 @@ type observer struct {
 	mochi.HookBase
 	metrics Metrics
 	log     *slog.Logger
+	caps    *mochi.Capabilities
+	evict   func(*mochi.Client, string)
+
+	lastDropLog   atomic.Int64 // unix nanoseconds; drop logs at most once a second
+	dropsUnlogged atomic.Int64
 }
 
 func (h *observer) ID() string { return "observer" }
 func (h *observer) Provides(b byte) bool {
-	return b == mochi.OnPublishDropped || b == mochi.OnDisconnect
+	return b == mochi.OnPublishDropped || b == mochi.OnDisconnect || b == mochi.OnPacketEncode
+}
+
+// OnPacketEncode completes mochi's MQTT 5 CONNACK with the limits a client
+// must respect: Maximum Packet Size, so that it does not send what would cost
+// it its connection, and Topic Alias Maximum, without which compliant clients
+// never use aliases (mochi leaves both out).
+func (h *observer) OnPacketEncode(_ *mochi.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type == packets.Connack && pk.ProtocolVersion == 5 {
+		pk.Properties.MaximumPacketSize = h.caps.MaximumPacketSize
+		pk.Properties.TopicAliasMaximum = h.caps.TopicAliasMaximum
+	}
+	return pk
 }
 
 // OnDisconnect tells an MQTT 5 client why, when mochi closed it for a packet
@@ -278,9 +350,25 @@ func (h *observer) OnDisconnect(cl *mochi.Client, err error, _ bool) {
 	}
 }
 
-// OnPublishDropped is called when a subscriber's queue inside mochi is full.
+// OnPublishDropped is called, on the publisher's goroutine, when a
+// subscriber's queue inside mochi (limits.mqtt_queue) is full. mochi then
+// forgets the message, QoS 1 and 2 included, and the subscriber would never
+// know: so a subscriber that loses a QoS 1 or 2 message is evicted, as one
+// that fills its write buffer is. Dropping QoS 0 is within its contract.
 func (h *observer) OnPublishDropped(cl *mochi.Client, pk packets.Packet) {
-	h.log.Warn("dropped message to slow MQTT client", "client", cl.ID, "topic", pk.TopicName)
+	if pk.FixedHeader.Qos > 0 {
+		h.evict(cl, "queue_full")
+	}
+	// Overload drops come by the thousand: one line a second, with a count.
+	now := time.Now().UnixNano()
+	last := h.lastDropLog.Load()
+	if now-last < int64(time.Second) || !h.lastDropLog.CompareAndSwap(last, now) {
+		h.dropsUnlogged.Add(1)
+		return
+	}
+	h.log.Warn("dropped messages to slow MQTT clients (limits.mqtt_queue full)",
+		"client", cl.ID, "topic", pk.TopicName, "qos", pk.FixedHeader.Qos,
+		"dropped_since_last_log", h.dropsUnlogged.Swap(0)+1)
 }
 
 // quietHandler hands mochi's routine Info lines (hooks added, listeners

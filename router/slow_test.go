@@ -33,7 +33,9 @@ func smallReadBuffer(ctx context.Context, network, addr string) (net.Conn, error
 
 func TestSlowWAMPSubscriberEvicted(t *testing.T) {
 	r := startRouter(t, func(c *Config) {
-		c.Limits.WAMPQueue = 32
+		// Room for a healthy client to lag behind a fast publisher under -race
+		// on two cores; the stuck one fills it anyway.
+		c.Limits.WAMPQueue = 256
 		c.Limits.WriteTimeout = Duration(30 * time.Second) // eviction must come from the queue, not the timeout
 	})
 	// The stuck subscriber: subscribes, then never reads again.
@@ -57,7 +59,7 @@ func TestSlowWAMPSubscriberEvicted(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub := connectWAMP(t, "tcp://"+httpAddr(r), serialize.MSGPACK)
-	const n = 400
+	const n = 1000
 	payload := strings.Repeat("x", 32<<10)
 	start := time.Now()
 	for i := range n {
@@ -71,7 +73,13 @@ func TestSlowWAMPSubscriberEvicted(t *testing.T) {
 		t.Fatalf("publisher slowed down: %d publishes took %v", n, d)
 	}
 	for i := range n {
-		ev := recv(t, events, 10*time.Second, fmt.Sprintf("event %d at the healthy subscriber", i))
+		var ev *nxwamp.Event
+		select {
+		case ev = <-events:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("event %d never reached the healthy subscriber (WAMP evictions: %v)", i,
+				metricValue(t, r, `junction_slow_consumer_evictions_total{protocol="wamp",reason="queue_full_or_write_timeout"}`))
+		}
 		if got, _ := nxwamp.AsInt64(ev.Arguments[0]); got != int64(i) {
 			t.Fatalf("healthy subscriber: event %d arrived as %d", i, got)
 		}

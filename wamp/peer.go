@@ -132,6 +132,7 @@ func (p *peer) readLoop() {
 	defer close(p.rd)
 	// Until the first message arrives only the connect timeout applies.
 	deadline := time.Now().Add(p.cfg.connectTimeout)
+	first := true
 	for {
 		b, err := p.frames.ReadFrame(deadline)
 		if err != nil {
@@ -139,7 +140,8 @@ func (p *peer) readLoop() {
 			_ = p.frames.Close()
 			return
 		}
-		deadline = p.idleDeadline()
+		deadline = p.idleDeadline(deadline, first)
+		first = false
 		p.cfg.metrics.Received(len(b))
 		msg, err := p.decode(b)
 		if err != nil {
@@ -171,12 +173,19 @@ func (p *peer) readLoop() {
 	}
 }
 
-func (p *peer) idleDeadline() time.Time {
+// idleDeadline is when a client that has sent nothing since is gone: two
+// missed keepalives. It moves only when half the window has passed, so that
+// a busy connection does not reset a timer for every message.
+func (p *peer) idleDeadline(current time.Time, first bool) time.Time {
 	if p.cfg.pingInterval <= 0 {
 		return time.Time{}
 	}
-	// Two missed keepalives and the client is gone.
-	return time.Now().Add(2*p.cfg.pingInterval + p.cfg.writeTimeout)
+	idle := 2*p.cfg.pingInterval + p.cfg.writeTimeout
+	now := time.Now()
+	if first || current.Sub(now) < idle/2 {
+		return now.Add(idle)
+	}
+	return current
 }
 
 func (p *peer) readFailed(err error) {
@@ -232,10 +241,16 @@ func (p *peer) writeLoop() {
 		defer t.Stop()
 		tick = t.C
 	}
+	// A write may take between half and all of the write timeout: the
+	// deadline moves only when half of it has passed, not for every message.
+	var deadline time.Time
 	for {
 		select {
 		case msg := <-p.wr:
-			if err := p.write(msg, time.Now().Add(p.cfg.writeTimeout)); err != nil {
+			if now := time.Now(); deadline.Sub(now) < p.cfg.writeTimeout/2 {
+				deadline = now.Add(p.cfg.writeTimeout)
+			}
+			if err := p.write(msg, deadline); err != nil {
 				p.writeFailed(err)
 				return
 			}

@@ -85,12 +85,18 @@ type rawFrames struct {
 	mu       sync.Mutex // serializes writes: pongs come from the reader
 	hdr      [4]byte
 	writeHdr [4]byte
+
+	readDeadline  time.Time // last set; setting a deadline resets a runtime timer
+	writeDeadline time.Time // guarded by mu
 }
 
 func (f *rawFrames) ReadFrame(deadline time.Time) ([]byte, error) {
 	for {
-		if err := f.conn.SetReadDeadline(deadline); err != nil {
-			return nil, err
+		if !deadline.Equal(f.readDeadline) {
+			if err := f.conn.SetReadDeadline(deadline); err != nil {
+				return nil, err
+			}
+			f.readDeadline = deadline
 		}
 		if _, err := io.ReadFull(f.conn, f.hdr[:]); err != nil {
 			return nil, err
@@ -136,8 +142,11 @@ func (f *rawFrames) WritePing(deadline time.Time) error {
 func (f *rawFrames) writeFrame(kind byte, b []byte, deadline time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.conn.SetWriteDeadline(deadline); err != nil {
-		return err
+	if !deadline.Equal(f.writeDeadline) {
+		if err := f.conn.SetWriteDeadline(deadline); err != nil {
+			return err
+		}
+		f.writeDeadline = deadline
 	}
 	binary.BigEndian.PutUint32(f.writeHdr[:], uint32(len(b)))
 	f.writeHdr[0] = kind

@@ -14,8 +14,10 @@ var errFrameTooLarge = errors.New("message exceeds maximum size")
 // wsFrames carries WAMP messages in WebSocket messages, text for JSON and
 // binary otherwise, as the WAMP WebSocket subprotocols require.
 type wsFrames struct {
-	ws          *websocket.Conn
-	payloadType int
+	ws            *websocket.Conn
+	payloadType   int
+	readDeadline  time.Time // last set; setting a deadline resets a runtime timer
+	writeDeadline time.Time
 }
 
 // newWSFrames limits reads to maxSize and, when idle > 0, lets each pong from
@@ -31,8 +33,11 @@ func newWSFrames(ws *websocket.Conn, payloadType int, maxSize int64, idle time.D
 }
 
 func (f *wsFrames) ReadFrame(deadline time.Time) ([]byte, error) {
-	if err := f.ws.SetReadDeadline(deadline); err != nil {
-		return nil, err
+	if !deadline.Equal(f.readDeadline) {
+		if err := f.ws.SetReadDeadline(deadline); err != nil {
+			return nil, err
+		}
+		f.readDeadline = deadline
 	}
 	for {
 		t, b, err := f.ws.ReadMessage()
@@ -50,8 +55,11 @@ func (f *wsFrames) ReadFrame(deadline time.Time) ([]byte, error) {
 }
 
 func (f *wsFrames) WriteFrame(b []byte, deadline time.Time) error {
-	if err := f.ws.SetWriteDeadline(deadline); err != nil {
-		return err
+	if !deadline.Equal(f.writeDeadline) {
+		if err := f.ws.SetWriteDeadline(deadline); err != nil {
+			return err
+		}
+		f.writeDeadline = deadline
 	}
 	return f.ws.WriteMessage(f.payloadType, b)
 }
