@@ -52,6 +52,7 @@ type MQTTConfig struct {
 	TLS              TLSConfig `yaml:"tls"`
 	MaxSessionExpiry Duration  `yaml:"max_session_expiry"`
 	MaxMessageExpiry Duration  `yaml:"max_message_expiry"`
+	MaxTopicAlias    int       `yaml:"max_topic_alias"`
 }
 
 // WAMPConfig holds WAMP transport settings.
@@ -188,6 +189,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MQTT.MaxMessageExpiry < 0 {
 		bad("mqtt.max_message_expiry", "cannot be negative")
+	}
+	if c.MQTT.MaxTopicAlias < 0 || c.MQTT.MaxTopicAlias > 65535 {
+		bad("mqtt.max_topic_alias", "want 0..65535, got %d", c.MQTT.MaxTopicAlias)
 	}
 	if c.WAMP.PingInterval < 0 {
 		bad("wamp.ping_interval", "cannot be negative")

@@ -354,3 +354,28 @@ func TestMQTT31OverMQTTv31Subprotocol(t *testing.T) {
 		t.Fatalf("got %+v", m)
 	}
 }
+
+func TestMQTT5ConnackAnnouncesLimits(t *testing.T) {
+	r := startRouter(t, func(c *Config) { c.Limits.MaxMessageSize = 200 << 10 })
+	acks := make(chan *paho.Connack, 1)
+	c := connectV5(t, "mqtt://"+mqttAddr(r), "limits", func(cfg *autopaho.ClientConfig) {
+		cfg.OnConnectionUp = func(_ *autopaho.ConnectionManager, ca *paho.Connack) { acks <- ca }
+	})
+	ca := recv(t, acks, 5*time.Second, "CONNACK")
+	if ca.Properties == nil || ca.Properties.MaximumPacketSize == nil || *ca.Properties.MaximumPacketSize != 200<<10 {
+		t.Fatalf("CONNACK Maximum Packet Size: %+v", ca.Properties)
+	}
+	if ca.Properties.TopicAliasMaximum == nil || *ca.Properties.TopicAliasMaximum != 64 {
+		t.Fatalf("CONNACK Topic Alias Maximum: %+v", ca.Properties.TopicAliasMaximum)
+	}
+	// A topic alias within the limit works.
+	c.subscribe(t, "alias/#", 0)
+	alias := uint16(3)
+	c.publish(t, &paho.Publish{Topic: "alias/a", QoS: 0, Payload: []byte("1"), Properties: &paho.PublishProperties{TopicAlias: &alias}})
+	c.publish(t, &paho.Publish{Topic: "", QoS: 0, Payload: []byte("2"), Properties: &paho.PublishProperties{TopicAlias: &alias}})
+	for _, want := range []string{"1", "2"} {
+		if m := recv(t, c.msgs, 5*time.Second, "aliased publish"); m.Topic != "alias/a" || string(m.Payload) != want {
+			t.Fatalf("got %s %q", m.Topic, m.Payload)
+		}
+	}
+}

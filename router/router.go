@@ -79,6 +79,7 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 		ConnectTimeout:   l.ConnectTimeout.D(),
 		MaxSessionExpiry: cfg.MQTT.MaxSessionExpiry.D(),
 		MaxMessageExpiry: cfg.MQTT.MaxMessageExpiry.D(),
+		MaxTopicAlias:    cfg.MQTT.MaxTopicAlias,
 		Logger:           log,
 		Metrics:          mqttMetrics{r.metrics},
 	})
