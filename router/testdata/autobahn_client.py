@@ -54,7 +54,7 @@ class Basic(ApplicationSession):
             out(event="done")
             exit_code = 0
         except Exception as e:  # reported, and the process exits 1
-            out(event="error", error=repr(e))
+            out(event="error", error=str(e))
         self.leave()
 
     async def scenario(self):
@@ -132,7 +132,12 @@ def progressive(n, details=None):
 
 class Callee(ApplicationSession):
     async def onJoin(self, details):
-        await self.register(progressive, "com.ext.py.progress", options=RegisterOptions(details_arg="details"))
+        try:
+            await self.register(progressive, "com.ext.py.progress", options=RegisterOptions(details_arg="details"))
+        except Exception as e:
+            out(event="error", error=str(e))
+            self.leave()
+            return
         out(event="registered", subprotocol=subprotocol(self))
         loop = asyncio.get_running_loop()
 

@@ -105,16 +105,21 @@ const connection = new autobahn.Connection({
   retry_if_unreachable: false,
 });
 
+let finished = false;
+
 connection.onopen = (session, details) => {
   out({ event: 'joined', realm: session.realm, transport: connection.transport ? connection.transport.info : null });
   scenario(session).then(
-    () => { out({ event: 'done' }); connection.close(); },
+    () => { finished = true; out({ event: 'done' }); connection.close(); },
     (e) => fail(describeError(e)));
 };
 
+// reason is autobahn-js's view of the WebSocket close ("closed" only for close
+// code 1000); details.reason is the WAMP one.
 connection.onclose = (reason, details) => {
-  out({ event: 'closed', reason, details: details && details.reason });
-  process.exit(reason === 'closed' ? 0 : 1);
+  const wampReason = details && details.reason;
+  out({ event: 'closed', reason, details: wampReason });
+  process.exit(finished && wampReason === 'wamp.close.goodbye_and_out' ? 0 : 1);
 };
 
 connection.open();

@@ -2,12 +2,14 @@
 // It prints one JSON object per line on stdout and exits 0 when its scenario
 // completed, 1 on any error.
 //
-//   node mqttjs_client.js roundtrip URL PROTOCOL_VERSION
-//       Two clients: "sub" subscribes at QoS 1, "pub" publishes at QoS 1 (with
-//       MQTT 5 properties when PROTOCOL_VERSION is 5); prints what each saw.
-//   node mqttjs_client.js drain URL
-//       One MQTT 5 client: prints {"event":"connected"}, then waits for the
-//       server to end the session and prints the DISCONNECT it got.
+//   node mqttjs_client.js roundtrip URL PROTOCOL_VERSION TAG
+//       Two clients, mqttjs-sub-TAG and mqttjs-pub-TAG: sub subscribes to
+//       junction/mqttjs/TAG at QoS 1, pub publishes there at QoS 1 (with MQTT 5
+//       properties when PROTOCOL_VERSION is 5); prints what each saw.
+//   node mqttjs_client.js drain URL TAG
+//       One MQTT 5 client, mqttjs-drain-TAG: prints {"event":"connected"},
+//       then waits for the server to end the session and prints the
+//       DISCONNECT it got.
 'use strict';
 
 const mqtt = require('mqtt');
@@ -22,9 +24,13 @@ function fail(msg) {
   process.exit(1);
 }
 
-const [mode, url, versionArg] = process.argv.slice(2);
-if (!mode || !url) fail('usage: mqttjs_client.js roundtrip|drain URL [PROTOCOL_VERSION]');
-const protocolVersion = Number(versionArg || 5);
+const mode = process.argv[2];
+const url = process.argv[3];
+const protocolVersion = mode === 'drain' ? 5 : Number(process.argv[4]);
+const tag = mode === 'drain' ? process.argv[4] : process.argv[5];
+if (!url || !tag || ![3, 4, 5].includes(protocolVersion)) {
+  fail('usage: mqttjs_client.js roundtrip URL 3|4|5 TAG | drain URL TAG');
+}
 
 // Every WebSocket MQTT.js opens goes through here, so the test sees the
 // subprotocol MQTT.js offers and the one the server picked.
@@ -62,9 +68,9 @@ function connect(clientId, extra) {
 }
 
 async function roundtrip() {
-  const topic = `junction/mqttjs/v${protocolVersion}`;
-  const sub = await connect(`mqttjs-sub-v${protocolVersion}`);
-  const pub = await connect(`mqttjs-pub-v${protocolVersion}`);
+  const topic = `junction/mqttjs/${tag}`;
+  const sub = await connect(`mqttjs-sub-${tag}`);
+  const pub = await connect(`mqttjs-pub-${tag}`);
 
   const received = new Promise((resolve) => {
     sub.on('message', (t, payload, packet) => {
@@ -92,7 +98,8 @@ async function roundtrip() {
   }
   const payload = JSON.stringify({ hello: 'junction', n: 42 });
   const puback = await pub.publishAsync(topic, payload, opts);
-  out({ event: 'puback', cmd: puback ? puback.cmd : null, messageId: puback ? puback.messageId : null });
+  // Resolved once the PUBACK came back.
+  out({ event: 'puback', messageId: puback ? puback.messageId : null });
 
   out(await received);
   await Promise.all([pub.endAsync(), sub.endAsync()]);
@@ -100,7 +107,7 @@ async function roundtrip() {
 }
 
 async function drain() {
-  const c = await connect('mqttjs-drain', { protocolVersion: 5 });
+  const c = await connect(`mqttjs-drain-${tag}`);
   await new Promise((resolve) => {
     let disconnect = null;
     c.on('disconnect', (packet) => {
