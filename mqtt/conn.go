@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -40,8 +41,14 @@ type queuedConn struct {
 	failed   bool // the writer gave up; writes fail
 	evicted  bool // cut off for not keeping up
 	readCut  bool // the read loop ended because Close had cut reads
+	writing  bool // the writer goroutine holds bytes it has not finished writing
 	wake     chan struct{}
 	done     chan struct{} // the writer has ended and the connection is closed
+
+	// raw, for plain sockets, lets Write try one non-blocking write(2)
+	// itself when nothing is queued: the common case then costs no handoff
+	// to the writer goroutine. nil for TLS and WebSocket.
+	raw syscall.RawConn
 }
 
 func newQueuedConn(c net.Conn, limit int, writeTimeout time.Duration, onEvict func(string)) *queuedConn {
@@ -52,6 +59,11 @@ func newQueuedConn(c net.Conn, limit int, writeTimeout time.Duration, onEvict fu
 		onEvict:      onEvict,
 		wake:         make(chan struct{}, 1),
 		done:         make(chan struct{}),
+	}
+	if sc, ok := c.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			q.raw = raw
+		}
 	}
 	go q.writeLoop()
 	return q
@@ -75,6 +87,15 @@ func (q *queuedConn) Write(p []byte) (int, error) {
 		q.mu.Unlock()
 		return 0, net.ErrClosed
 	}
+	n := len(p)
+	if q.raw != nil && len(q.buf) == 0 && !q.writing {
+		// Nothing ahead of p: write what the socket takes now, queue the rest.
+		p = p[tryWrite(q.raw, p):]
+		if len(p) == 0 {
+			q.mu.Unlock()
+			return n, nil
+		}
+	}
 	if len(q.buf)+len(p) > q.limit {
 		q.failed, q.evicted = true, true
 		q.mu.Unlock()
@@ -85,7 +106,7 @@ func (q *queuedConn) Write(p []byte) (int, error) {
 	q.buf = append(q.buf, p...)
 	q.mu.Unlock()
 	q.signal()
-	return len(p), nil
+	return n, nil
 }
 
 // final queues the last packet of a connection that mochi has already closed,
@@ -142,6 +163,7 @@ func (q *queuedConn) writeLoop() {
 		out := q.buf
 		q.buf, q.spare = q.spare[:0], nil
 		finished := q.finished
+		q.writing = len(out) > 0
 		q.mu.Unlock()
 		if len(out) > 0 {
 			_ = q.Conn.SetWriteDeadline(time.Now().Add(q.writeTimeout))
@@ -160,6 +182,7 @@ func (q *queuedConn) writeLoop() {
 			}
 		}
 		q.mu.Lock()
+		q.writing = false
 		if q.spare == nil && cap(out) <= 64<<10 {
 			q.spare = out[:0] // reuse modest buffers; let large ones go
 		}
