@@ -471,3 +471,15 @@ func TestWebSocketHandshakeRefusals(t *testing.T) {
 		})
 	}
 }
+
+func TestWebSocketCloseWithoutCodeAnsweredWith1000(t *testing.T) {
+	r := startRouter(t, nil)
+	c := dialRawWAMP(t, r, true)
+	// A close frame with no status code, as autobahn-js sends.
+	if err := c.ws.WriteControl(websocket.CloseMessage, nil, time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := c.readClose(); code != websocket.CloseNormalClosure {
+		t.Fatalf("close answered with %d, want 1000", code)
+	}
+}

@@ -24,6 +24,17 @@ type wsFrames struct {
 // the client extend the read deadline by idle, so a quiet but live client stays.
 func newWSFrames(ws *websocket.Conn, payloadType int, maxSize int64, idle time.Duration) *wsFrames {
 	ws.SetReadLimit(maxSize)
+	// gorilla echoes a close frame's code, and a close without one is echoed
+	// without one, which clients such as autobahn-js take for an unclean end.
+	// A close is answered with 1000 unless the client named another code.
+	ws.SetCloseHandler(func(code int, _ string) error {
+		if code == websocket.CloseNoStatusReceived {
+			code = websocket.CloseNormalClosure
+		}
+		msg := websocket.FormatCloseMessage(code, "")
+		_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		return nil
+	})
 	if idle > 0 {
 		ws.SetPongHandler(func(string) error {
 			return ws.SetReadDeadline(time.Now().Add(idle))
