@@ -1,0 +1,373 @@
+package auth
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// The placeholders a permission URI may contain.
+const (
+	placeholderAuthID   = "{authid}"
+	placeholderClientID = "{clientid}"
+)
+
+// numActions is the number of actions.
+const numActions = 4
+
+// actionIndex returns a's index in compiledRole.byAction.
+func actionIndex(a Action) (int, bool) {
+	switch a {
+	case ActionPublish:
+		return 0, true
+	case ActionSubscribe:
+		return 1, true
+	case ActionCall:
+		return 2, true
+	case ActionRegister:
+		return 3, true
+	}
+	return 0, false
+}
+
+// compiledRole is a role's permissions sorted by action, ready for Allowed.
+type compiledRole struct {
+	name     string
+	byAction [numActions]actionRules
+}
+
+// actionRules are the rules of one role that allow one action.
+type actionRules struct {
+	// exact holds the exact rules without placeholders, URI to Disclose
+	// (true if any such rule for the URI discloses): the common publish and
+	// call case is one map lookup.
+	exact map[string]bool
+	// rules are all the others, in configuration order.
+	rules []rule
+}
+
+// rule is one compiled permission rule.
+type rule struct {
+	match    Match
+	uri      string   // as configured, placeholders included
+	comps    []string // uri split on '.', for wildcard rules without placeholders
+	authID   bool     // uri contains {authid}
+	clientID bool     // uri contains {clientid}
+	disclose bool
+}
+
+// compileRole validates role's permissions and compiles them. path names the
+// role in error messages.
+func compileRole(role Role, path string) (*compiledRole, []string) {
+	var problems []string
+	cr := &compiledRole{name: role.Name}
+	for i, p := range role.Permissions {
+		ppath := fmt.Sprintf("%s.permissions[%d]", path, i)
+		r, errs := compileRule(p, ppath)
+		problems = append(problems, errs...)
+		if len(errs) > 0 {
+			continue
+		}
+		for j, a := range p.Allow {
+			idx, ok := actionIndex(a)
+			if !ok {
+				problems = append(problems, fmt.Sprintf("%s.allow[%d]: unknown action %q (want publish, subscribe, call or register)", ppath, j, a))
+				continue
+			}
+			ar := &cr.byAction[idx]
+			if r.match == MatchExact && !r.authID && !r.clientID {
+				if ar.exact == nil {
+					ar.exact = make(map[string]bool)
+				}
+				ar.exact[r.uri] = ar.exact[r.uri] || r.disclose
+				continue
+			}
+			ar.rules = append(ar.rules, r)
+		}
+	}
+	return cr, problems
+}
+
+// compileRule validates a permission's URI and match (not its actions).
+func compileRule(p Permission, path string) (rule, []string) {
+	var problems []string
+	r := rule{
+		match:    p.Match,
+		uri:      p.URI,
+		authID:   strings.Contains(p.URI, placeholderAuthID),
+		clientID: strings.Contains(p.URI, placeholderClientID),
+		disclose: p.Disclose,
+	}
+	switch p.Match {
+	case MatchExact, MatchPrefix, MatchWildcard:
+	default:
+		problems = append(problems, fmt.Sprintf("%s.match: %q is not exact, prefix or wildcard", path, p.Match))
+	}
+	if len(p.Allow) == 0 {
+		problems = append(problems, fmt.Sprintf("%s.allow: empty: a rule must allow at least one of publish, subscribe, call, register", path))
+	}
+	// With the placeholders replaced by a plain component, what is left must
+	// be a URI pattern.
+	plain := strings.NewReplacer(placeholderAuthID, "x", placeholderClientID, "x").Replace(p.URI)
+	switch {
+	case !utf8.ValidString(p.URI):
+		problems = append(problems, fmt.Sprintf("%s.uri: %q is not valid UTF-8", path, p.URI))
+	case strings.ContainsAny(plain, "{}"):
+		problems = append(problems, fmt.Sprintf("%s.uri: %q: unknown placeholder (only {authid} and {clientid})", path, p.URI))
+	case strings.ContainsRune(plain, '#'):
+		problems = append(problems, fmt.Sprintf("%s.uri: %q: '#' is not a WAMP wildcard; use match prefix (\"a.\" for MQTT a/#) or wildcard (\"a..c\" for MQTT a/+/c)", path, p.URI))
+	case strings.ContainsFunc(plain, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+		problems = append(problems, fmt.Sprintf("%s.uri: %q contains white space or a control character", path, p.URI))
+	case p.Match == MatchExact && hasEmptyComponent(plain):
+		problems = append(problems, fmt.Sprintf("%s.uri: %q: an exact rule cannot have an empty component (use match wildcard)", path, p.URI))
+	}
+	if p.Match == MatchWildcard && !r.authID && !r.clientID {
+		r.comps = strings.Split(p.URI, ".")
+	}
+	return r, problems
+}
+
+// hasEmptyComponent reports whether uri, split on '.', has an empty
+// component (the empty URI is one empty component).
+func hasEmptyComponent(uri string) bool {
+	return uri == "" || uri[0] == '.' || uri[len(uri)-1] == '.' || strings.Contains(uri, "..")
+}
+
+// validPlaceholderValue reports whether v may replace a placeholder: not
+// empty, and nothing that would let it reach beyond one component or alias
+// another client's escaped name ('.', the MQTT and WAMP wildcard characters,
+// '/', '%', braces, white space, control characters).
+func validPlaceholderValue(v string) bool {
+	if v == "" || !utf8.ValidString(v) {
+		return false
+	}
+	for _, c := range v {
+		if strings.ContainsRune(".#+*/%{}", c) || unicode.IsSpace(c) || unicode.IsControl(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// resolve returns the rule's URI (and components, for a wildcard rule) with
+// the placeholders replaced by id's values; ok is false if a placeholder's
+// value is not valid, and then the rule matches nothing.
+func (r *rule) resolve(id *Identity) (uri string, comps []string, ok bool) {
+	if !r.authID && !r.clientID {
+		return r.uri, r.comps, true
+	}
+	uri = r.uri
+	if r.authID {
+		if !validPlaceholderValue(id.AuthID) {
+			return "", nil, false
+		}
+		uri = strings.ReplaceAll(uri, placeholderAuthID, id.AuthID)
+	}
+	if r.clientID {
+		if !validPlaceholderValue(id.ClientID) {
+			return "", nil, false
+		}
+		uri = strings.ReplaceAll(uri, placeholderClientID, id.ClientID)
+	}
+	if r.match == MatchWildcard {
+		comps = strings.Split(uri, ".")
+	}
+	return uri, comps, true
+}
+
+// request is what a client asks for, normalized for the coverage checks.
+type request struct {
+	match Match
+	uri   string
+	// For a wildcard request: its components, and the fixed string every
+	// URI it matches starts with (the components before the first empty
+	// one, each followed by '.').
+	comps []string
+	fixed string
+}
+
+// newRequest validates and normalizes a request; ok is false if it must be
+// refused.
+func newRequest(uri string, match Match) (request, bool) {
+	if strings.ContainsAny(uri, "{}") || !utf8.ValidString(uri) {
+		return request{}, false
+	}
+	switch match {
+	case MatchExact:
+		if hasEmptyComponent(uri) {
+			return request{}, false
+		}
+		return request{match: MatchExact, uri: uri}, true
+	case MatchPrefix:
+		return request{match: MatchPrefix, uri: uri}, true
+	case MatchWildcard:
+		if !hasEmptyComponent(uri) {
+			// Matches exactly one URI.
+			return request{match: MatchExact, uri: uri}, true
+		}
+		comps := strings.Split(uri, ".")
+		fixed := ""
+		for i, c := range comps {
+			if c == "" {
+				if i > 0 {
+					fixed = strings.Join(comps[:i], ".") + "."
+				}
+				break
+			}
+		}
+		return request{match: MatchWildcard, uri: uri, comps: comps, fixed: fixed}, true
+	default:
+		return request{}, false
+	}
+}
+
+// covers reports whether a rule (resolved to uri and, for a wildcard rule,
+// comps) allows every URI that q can match.
+func covers(match Match, uri string, comps []string, q *request) bool {
+	switch q.match {
+	case MatchExact:
+		switch match {
+		case MatchExact:
+			return q.uri == uri
+		case MatchPrefix:
+			return strings.HasPrefix(q.uri, uri)
+		case MatchWildcard:
+			return wildcardMatches(comps, q.uri)
+		}
+	case MatchPrefix:
+		// Only a prefix rule can cover the infinite set of URIs with a given
+		// prefix.
+		return match == MatchPrefix && strings.HasPrefix(q.uri, uri)
+	case MatchWildcard:
+		switch match {
+		case MatchPrefix:
+			return strings.HasPrefix(q.fixed, uri)
+		case MatchWildcard:
+			if len(comps) != len(q.comps) {
+				return false
+			}
+			for i, c := range comps {
+				if c != "" && c != q.comps[i] {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// wildcardMatches reports whether the URI uri matches the wildcard pattern
+// split into pattern: as many components, each equal or the pattern's empty.
+func wildcardMatches(pattern []string, uri string) bool {
+	for i, p := range pattern {
+		comp, rest, found := strings.Cut(uri, ".")
+		// The last pattern component must take the rest of the URI; every
+		// other must be followed by a '.'.
+		if found == (i == len(pattern)-1) {
+			return false
+		}
+		if p != "" && p != comp {
+			return false
+		}
+		uri = rest
+	}
+	return true
+}
+
+// Allowed reports whether id may perform action on what uri and match
+// select: for publish and call an exact URI, for subscribe and register a
+// pattern with WAMP's match semantics (see Match).
+//
+// It is allowed only if a single rule of id's role that allows action covers
+// every URI the request can match:
+//   - an exact request u is covered by an exact rule equal to u, a prefix
+//     rule u starts with, a wildcard rule u matches;
+//   - a prefix request p only by a prefix rule that p starts with;
+//   - a wildcard request w (w without an empty component is an exact
+//     request) by a wildcard rule with as many components, each empty or
+//     equal to w's non-empty one, or by a prefix rule that w's components
+//     before its first empty one, joined and followed by '.', start with
+//     ("a..c" is covered by prefix "a." and "a", not by "a.b").
+//
+// {authid} and {clientid} in a rule are replaced by id.AuthID and
+// id.ClientID; a value that is empty or contains '.', '#', '+', '*', '/',
+// '%', a brace, white space or a control character matches no such rule. A
+// request URI with a brace, or an exact one with an empty component, is
+// refused. Anonymous identities (Method "anonymous") have their realm's
+// current anonymous role. An unknown realm, role or action is refused.
+func (a *Authority) Allowed(id Identity, action Action, uri string, match Match) bool {
+	q, ok := newRequest(uri, match)
+	if !ok {
+		return false
+	}
+	ar := a.rulesFor(&id, action)
+	if ar == nil {
+		return false
+	}
+	if q.match == MatchExact {
+		if _, ok := ar.exact[q.uri]; ok {
+			return true
+		}
+	}
+	for i := range ar.rules {
+		r := &ar.rules[i]
+		ruri, comps, ok := r.resolve(&id)
+		if ok && covers(r.match, ruri, comps, &q) {
+			return true
+		}
+	}
+	return false
+}
+
+// Discloses reports whether a rule of id's role that allows action on the
+// exact uri asks for the identity of the caller or publisher to be
+// disclosed.
+func (a *Authority) Discloses(id Identity, action Action, uri string) bool {
+	q, ok := newRequest(uri, MatchExact)
+	if !ok {
+		return false
+	}
+	ar := a.rulesFor(&id, action)
+	if ar == nil {
+		return false
+	}
+	if ar.exact[q.uri] {
+		return true
+	}
+	for i := range ar.rules {
+		r := &ar.rules[i]
+		if !r.disclose {
+			continue
+		}
+		ruri, comps, ok := r.resolve(&id)
+		if ok && covers(r.match, ruri, comps, &q) {
+			return true
+		}
+	}
+	return false
+}
+
+// rulesFor returns the rules of id's role for action in the current
+// configuration, or nil if there are none.
+func (a *Authority) rulesFor(id *Identity, action Action) *actionRules {
+	idx, ok := actionIndex(action)
+	if !ok {
+		return nil
+	}
+	s := a.state.Load()
+	realm, ok := s.realms[id.Realm]
+	if !ok {
+		return nil
+	}
+	roleName := id.Role
+	if id.Method == methodAnonymous {
+		roleName = realm.anonymousRole
+	}
+	role, ok := realm.roles[roleName]
+	if !ok || roleName == "" {
+		return nil
+	}
+	return &role.byAction[idx]
+}
