@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/junctionmq/junction/auth"
 )
 
 // ErrSlowConsumer is returned by writes to a client whose unsent bytes passed
@@ -49,6 +51,8 @@ type queuedConn struct {
 	// itself when nothing is queued: the common case then costs no handoff
 	// to the writer goroutine. nil for TLS and WebSocket.
 	raw syscall.RawConn
+
+	info auth.ConnInfo // set before the connection is handed to mochi
 }
 
 func newQueuedConn(c net.Conn, limit int, writeTimeout time.Duration, onEvict func(string)) *queuedConn {

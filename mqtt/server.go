@@ -22,6 +22,8 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/mochi-mqtt/server/v2/system"
+
+	"github.com/junctionmq/junction/auth"
 )
 
 // Subprotocols are the WebSocket subprotocols this package speaks: "mqtt" for
@@ -43,6 +45,8 @@ type Metrics interface {
 	Connected(transport string) (disconnected func())
 	Evicted(reason string)
 	Rejected(reason string)
+	AuthFailed(method string)
+	Denied(action string)
 }
 
 // Config is everything a Server needs.
@@ -57,6 +61,10 @@ type Config struct {
 	MaxTopicAlias    int           // topic aliases an MQTT 5 client may set up (each holds a topic in memory)
 	Logger           *slog.Logger
 	Metrics          Metrics
+	Authority        Authority
+	DefaultRealm     string // the realm of clients whose identity names none
+	TokenCookie      string // the cookie that may carry a browser's JWT
+	CertAuthID       string // cn or san: the authid of a TLS client certificate
 }
 
 func (c *Config) validate() error {
@@ -79,8 +87,11 @@ func (c *Config) validate() error {
 	if c.MaxSessionExpiry < 0 || c.MaxMessageExpiry < 0 {
 		errs = append(errs, errors.New("expiry limits cannot be negative"))
 	}
-	if c.Logger == nil || c.Metrics == nil {
-		errs = append(errs, errors.New("Logger and Metrics are required"))
+	if c.Logger == nil || c.Metrics == nil || c.Authority == nil {
+		errs = append(errs, errors.New("Logger, Metrics and Authority are required"))
+	}
+	if c.DefaultRealm == "" {
+		errs = append(errs, errors.New("DefaultRealm is required"))
 	}
 	return errors.Join(errs...)
 }
@@ -122,7 +133,10 @@ func New(cfg Config) (*Server, error) {
 		InlineClient:           true,
 	})
 	s := &Server{cfg: cfg, mochi: m, log: log, conns: map[*queuedConn]struct{}{}}
-	if err := m.AddHook(&allowAll{}, nil); err != nil {
+	if err := m.AddHook(&authHook{
+		authority: cfg.Authority, defaultRealm: cfg.DefaultRealm, cookie: cfg.TokenCookie, certFrom: cfg.CertAuthID,
+		server: m, metrics: cfg.Metrics, log: log, sessions: map[string]*session{},
+	}, nil); err != nil {
 		return nil, fmt.Errorf("mqtt hook: %w", err)
 	}
 	if err := m.AddHook(&observer{metrics: cfg.Metrics, log: log, caps: caps, evict: s.evict}, nil); err != nil {
@@ -148,8 +162,8 @@ func (s *Server) Mochi() *mochi.Server { return s.mochi }
 func (s *Server) Info() *system.Info { return s.mochi.Info }
 
 // ServeConn runs an MQTT session on c until it ends. transport is
-// TransportTCP or TransportWebSocket.
-func (s *Server) ServeConn(c net.Conn, transport string) {
+// TransportTCP or TransportWebSocket; info is for authentication.
+func (s *Server) ServeConn(c net.Conn, transport string, info auth.ConnInfo) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -162,10 +176,14 @@ func (s *Server) ServeConn(c net.Conn, transport string) {
 	disconnected := s.cfg.Metrics.Connected(transport)
 	defer disconnected()
 	remote := c.RemoteAddr().String()
+	if info.Remote == "" {
+		info.Remote = remote
+	}
 	q := newQueuedConn(c, s.cfg.WriteBuffer, s.cfg.WriteTimeout, func(reason string) {
 		s.cfg.Metrics.Evicted(reason)
 		s.log.Warn("evicting slow MQTT client", "remote", remote, "reason", reason)
 	})
+	q.info = info
 	s.track(q)
 	defer s.untrack(q)
 	_ = c.SetReadDeadline(time.Now().Add(s.cfg.ConnectTimeout)) // mochi sets none before CONNECT
@@ -183,9 +201,9 @@ func (s *Server) ServeConn(c net.Conn, transport string) {
 }
 
 // ServeWebSocket runs an MQTT session on an upgraded WebSocket.
-func (s *Server) ServeWebSocket(ws *websocket.Conn) {
+func (s *Server) ServeWebSocket(ws *websocket.Conn, info auth.ConnInfo) {
 	ws.SetReadLimit(int64(s.cfg.MaxMessageSize) + 64<<10) // a frame may hold a packet and a bit
-	s.ServeConn(&wsConn{ws: ws}, TransportWebSocket)
+	s.ServeConn(&wsConn{ws: ws}, TransportWebSocket, info)
 }
 
 // evict cuts off a client whose connection is one of ours.
@@ -284,17 +302,6 @@ func (l handedListener) ID() string                           { return l.id }
 func (l handedListener) Address() string                      { return "router" }
 func (l handedListener) Protocol() string                     { return l.id }
 func (l handedListener) Close(closeClients listeners.CloseFn) { closeClients(l.id) }
-
-// allowAll admits every client and every topic. Authentication and
-// authorization replace it.
-type allowAll struct{ mochi.HookBase }
-
-func (h *allowAll) ID() string { return "allow-all" }
-func (h *allowAll) Provides(b byte) bool {
-	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck
-}
-func (h *allowAll) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { return true }
-func (h *allowAll) OnACLCheck(*mochi.Client, string, bool) bool              { return true }
 
 // observer counts what mochi drops.
 type observer struct {

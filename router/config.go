@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/junctionmq/junction/auth"
 )
 
 // DefaultYAML is the documented default configuration.
@@ -27,6 +29,7 @@ type Config struct {
 	MQTT     MQTTConfig     `yaml:"mqtt"`
 	WAMP     WAMPConfig     `yaml:"wamp"`
 	Realms   []RealmConfig  `yaml:"realms"`
+	Auth     AuthConfig     `yaml:"auth"`
 	Limits   LimitsConfig   `yaml:"limits"`
 	Shutdown ShutdownConfig `yaml:"shutdown"`
 }
@@ -53,6 +56,7 @@ type MQTTConfig struct {
 	MaxSessionExpiry Duration  `yaml:"max_session_expiry"`
 	MaxMessageExpiry Duration  `yaml:"max_message_expiry"`
 	MaxTopicAlias    int       `yaml:"max_topic_alias"`
+	DefaultRealm     string    `yaml:"default_realm"`
 }
 
 // WAMPConfig holds WAMP transport settings.
@@ -61,9 +65,13 @@ type WAMPConfig struct {
 }
 
 // TLSConfig names a certificate and key; both empty means plain TCP.
+// ClientCAFile turns on client certificates, verified against that CA.
 type TLSConfig struct {
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
+	CertFile     string `yaml:"cert_file"`
+	KeyFile      string `yaml:"key_file"`
+	ClientCAFile string `yaml:"client_ca_file"`
+	ClientCerts  string `yaml:"client_certs"` // optional (also "") or required
+	CertAuthID   string `yaml:"cert_authid"`  // cn (also "") or san
 }
 
 // Enabled reports whether TLS is configured.
@@ -71,8 +79,75 @@ func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 
 // RealmConfig is one realm, shared by WAMP and MQTT.
 type RealmConfig struct {
-	Name      string `yaml:"name"`
-	Anonymous bool   `yaml:"anonymous"`
+	Name          string       `yaml:"name"`
+	Anonymous     bool         `yaml:"anonymous"`
+	AnonymousRole string       `yaml:"anonymous_role"`
+	Roles         []RoleConfig `yaml:"roles"`
+}
+
+// RoleConfig is a named set of permissions.
+type RoleConfig struct {
+	Name        string             `yaml:"name"`
+	Permissions []PermissionConfig `yaml:"permissions"`
+}
+
+// PermissionConfig allows actions on URIs matching uri.
+type PermissionConfig struct {
+	URI      string   `yaml:"uri"`
+	Match    string   `yaml:"match"`
+	Allow    []string `yaml:"allow"`
+	Disclose bool     `yaml:"disclose"`
+}
+
+// AuthConfig holds identities and how they are checked.
+type AuthConfig struct {
+	Users    []UserConfig   `yaml:"users"`
+	JWT      JWTConfig      `yaml:"jwt"`
+	Throttle ThrottleConfig `yaml:"throttle"`
+}
+
+// UserConfig is one configured identity.
+type UserConfig struct {
+	AuthID         string     `yaml:"authid"`
+	Realm          string     `yaml:"realm"`
+	Role           string     `yaml:"role"`
+	Password       string     `yaml:"password"`
+	CRA            *CRAConfig `yaml:"cra"`
+	CryptosignKeys []string   `yaml:"cryptosign_keys"`
+}
+
+// CRAConfig is a salted WAMP-CRA key (`junction passwd --cra`).
+type CRAConfig struct {
+	Key        string `yaml:"key"`
+	Salt       string `yaml:"salt"`
+	Iterations int    `yaml:"iterations"`
+	KeyLen     int    `yaml:"keylen"`
+}
+
+// JWTConfig accepts JSON Web Tokens; on when any key is configured.
+type JWTConfig struct {
+	KeyFiles        []string `yaml:"key_files"`
+	HMACSecretFiles []string `yaml:"hmac_secret_files"`
+	JWKSFile        string   `yaml:"jwks_file"`
+	Issuer          string   `yaml:"issuer"`
+	Audience        string   `yaml:"audience"`
+	Leeway          Duration `yaml:"leeway"`
+	AuthIDClaim     string   `yaml:"authid_claim"`
+	RoleClaim       string   `yaml:"role_claim"`
+	RealmClaim      string   `yaml:"realm_claim"`
+	Cookie          string   `yaml:"cookie"`
+}
+
+// Enabled reports whether any key is configured.
+func (j JWTConfig) Enabled() bool {
+	return len(j.KeyFiles) > 0 || len(j.HMACSecretFiles) > 0 || j.JWKSFile != ""
+}
+
+// ThrottleConfig limits failed logins per remote address.
+type ThrottleConfig struct {
+	MaxFailures int      `yaml:"max_failures"`
+	Window      Duration `yaml:"window"`
+	Block       Duration `yaml:"block"`
 }
 
 // LimitsConfig bounds what any one client can cost.
@@ -176,6 +251,15 @@ func (c *Config) Validate() error {
 		if t.Enabled() && (t.CertFile == "" || t.KeyFile == "") {
 			bad(path, "cert_file and key_file go together")
 		}
+		if t.ClientCAFile != "" && !t.Enabled() {
+			bad(path+".client_ca_file", "needs cert_file and key_file")
+		}
+		if t.ClientCerts != "" && t.ClientCerts != "optional" && t.ClientCerts != "required" {
+			bad(path+".client_certs", "want optional or required, got %q", t.ClientCerts)
+		}
+		if t.CertAuthID != "" && t.CertAuthID != "cn" && t.CertAuthID != "san" {
+			bad(path+".cert_authid", "want cn or san, got %q", t.CertAuthID)
+		}
 	}
 	checkTLS("http.tls", c.HTTP.TLS)
 	if c.MQTT.Listen != "" {
@@ -209,6 +293,13 @@ func (c *Config) Validate() error {
 		}
 		seen[r.Name] = true
 	}
+	if c.MQTT.DefaultRealm != "" && !seen[c.MQTT.DefaultRealm] {
+		bad("mqtt.default_realm", "realm %q is not defined", c.MQTT.DefaultRealm)
+	}
+	if c.Auth.Throttle.MaxFailures < 0 || c.Auth.Throttle.Window < 0 || c.Auth.Throttle.Block < 0 {
+		bad("auth.throttle", "values cannot be negative")
+	}
+	// Roles, users, hashes and keys are checked by auth.New, with their paths.
 	l := c.Limits
 	positive := func(path string, v int) {
 		if v <= 0 {
@@ -271,6 +362,54 @@ func parseLevel(s string) (slog.Level, error) {
 		return 0, fmt.Errorf("want debug, info, warn or error, got %q", s)
 	}
 	return l, nil
+}
+
+// mqttRealm is the realm of MQTT clients whose identity names none.
+func (c *Config) mqttRealm() string {
+	if c.MQTT.DefaultRealm != "" {
+		return c.MQTT.DefaultRealm
+	}
+	return c.Realms[0].Name
+}
+
+// authConfig returns the configuration of the auth package.
+func (c *Config) authConfig() auth.Config {
+	var ac auth.Config
+	for _, r := range c.Realms {
+		realm := auth.Realm{Name: r.Name}
+		if r.Anonymous {
+			realm.AnonymousRole = r.AnonymousRole
+		}
+		for _, role := range r.Roles {
+			ar := auth.Role{Name: role.Name}
+			for _, p := range role.Permissions {
+				perm := auth.Permission{URI: p.URI, Match: auth.Match(p.Match), Disclose: p.Disclose}
+				for _, a := range p.Allow {
+					perm.Allow = append(perm.Allow, auth.Action(a))
+				}
+				ar.Permissions = append(ar.Permissions, perm)
+			}
+			realm.Roles = append(realm.Roles, ar)
+		}
+		ac.Realms = append(ac.Realms, realm)
+	}
+	for _, u := range c.Auth.Users {
+		user := auth.User{AuthID: u.AuthID, Realm: u.Realm, Role: u.Role, Password: u.Password, CryptosignKeys: u.CryptosignKeys}
+		if u.CRA != nil {
+			user.CRA = &auth.CRAKey{Key: u.CRA.Key, Salt: u.CRA.Salt, Iterations: u.CRA.Iterations, KeyLen: u.CRA.KeyLen}
+		}
+		ac.Users = append(ac.Users, user)
+	}
+	if j := c.Auth.JWT; j.Enabled() {
+		ac.JWT = &auth.JWTConfig{
+			KeyFiles: j.KeyFiles, HMACSecretFiles: j.HMACSecretFiles, JWKSFile: j.JWKSFile,
+			Issuer: j.Issuer, Audience: j.Audience, Leeway: j.Leeway.D(),
+			AuthIDClaim: j.AuthIDClaim, RoleClaim: j.RoleClaim, RealmClaim: j.RealmClaim,
+		}
+	}
+	t := c.Auth.Throttle
+	ac.Throttle = auth.ThrottleConfig{MaxFailures: t.MaxFailures, Window: t.Window.D(), Block: t.Block.D()}
+	return ac
 }
 
 // decodeStrict decodes YAML into the struct at out, refusing unknown keys and

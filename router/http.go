@@ -1,6 +1,7 @@
 package router
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/junctionmq/junction/auth"
 	"github.com/junctionmq/junction/mqtt"
 	"github.com/junctionmq/junction/wamp"
 )
@@ -79,10 +81,12 @@ func (r *Router) handleWebSocket(w http.ResponseWriter, req *http.Request) {
 		r.log.Info("WebSocket upgrade failed", "remote", remote, "error", err)
 		return
 	}
+	state, _ := req.Context().Value(tlsStateKey{}).(*tls.ConnectionState)
+	info := auth.ConnInfo{Remote: req.RemoteAddr, Request: req, TLS: state}
 	if wamp.IsSubprotocol(chosen) {
-		r.wamp.ServeWebSocket(ws, req)
+		r.wamp.ServeWebSocket(ws, info)
 	} else {
-		r.mqtt.ServeWebSocket(ws)
+		r.mqtt.ServeWebSocket(ws, info)
 	}
 }
 

@@ -19,6 +19,8 @@ type metrics struct {
 	evictions        *prometheus.CounterVec // protocol, reason
 	rejected         *prometheus.CounterVec // protocol, reason
 	refusals         *prometheus.CounterVec // reason
+	authFailures     *prometheus.CounterVec // protocol, method
+	denied           *prometheus.CounterVec // protocol, action
 
 	// WAMP traffic, counted by the WAMP peers; MQTT traffic is read from
 	// mochi's own counters at scrape time, so it costs the hot path nothing.
@@ -54,11 +56,19 @@ func newMetrics() *metrics {
 			Name: "junction_handshake_refusals_total",
 			Help: "Connections refused before a session began.",
 		}, []string{"reason"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "junction_auth_failures_total",
+			Help: "Logins refused: bad credentials, anonymous access off, throttled.",
+		}, []string{"protocol", "method"}),
+		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "junction_authz_denied_total",
+			Help: "Actions refused by permissions.",
+		}, []string{"protocol", "action"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.connections, m.connectionsTotal, m.evictions, m.rejected, m.refusals,
+		m.connections, m.connectionsTotal, m.evictions, m.rejected, m.refusals, m.authFailures, m.denied,
 		trafficCollector{m},
 	)
 	return m
@@ -136,6 +146,10 @@ func (w wampMetrics) Evicted() {
 	w.m.evictions.WithLabelValues("wamp", "queue_full_or_write_timeout").Inc()
 }
 func (w wampMetrics) Rejected(reason string) { w.m.rejected.WithLabelValues("wamp", reason).Inc() }
+func (w wampMetrics) AuthFailed(method string) {
+	w.m.authFailures.WithLabelValues("wamp", method).Inc()
+}
+func (w wampMetrics) Denied(action string) { w.m.denied.WithLabelValues("wamp", action).Inc() }
 
 // mqttMetrics is the MQTT side's view of the metrics.
 type mqttMetrics struct{ m *metrics }
@@ -143,5 +157,9 @@ type mqttMetrics struct{ m *metrics }
 func (q mqttMetrics) Connected(transport string) func() { return q.m.connected("mqtt", transport) }
 func (q mqttMetrics) Evicted(reason string)             { q.m.evictions.WithLabelValues("mqtt", reason).Inc() }
 func (q mqttMetrics) Rejected(reason string)            { q.m.rejected.WithLabelValues("mqtt", reason).Inc() }
+func (q mqttMetrics) AuthFailed(method string) {
+	q.m.authFailures.WithLabelValues("mqtt", method).Inc()
+}
+func (q mqttMetrics) Denied(action string) { q.m.denied.WithLabelValues("mqtt", action).Inc() }
 
 var _ mqtt.Metrics = mqttMetrics{}

@@ -7,15 +7,19 @@ package router
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/junctionmq/junction/auth"
 	"github.com/junctionmq/junction/mqtt"
 	"github.com/junctionmq/junction/wamp"
 )
@@ -26,6 +30,7 @@ type Router struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
+	auth    *auth.Authority
 	wamp    *wamp.Server
 	mqtt    *mqtt.Server
 
@@ -51,13 +56,16 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Router{cfg: cfg, log: log, metrics: newMetrics()}
+	authority, err := auth.New(cfg.authConfig())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	r := &Router{cfg: cfg, log: log, metrics: newMetrics(), auth: authority}
 	l := cfg.Limits
 	var realms []wamp.Realm
 	for _, rc := range cfg.Realms {
-		realms = append(realms, wamp.Realm{Name: rc.Name, Anonymous: rc.Anonymous})
+		realms = append(realms, wamp.Realm{Name: rc.Name})
 	}
-	var err error
 	r.wamp, err = wamp.New(wamp.Config{
 		Realms:         realms,
 		MaxMessageSize: l.MaxMessageSize,
@@ -67,6 +75,9 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 		ConnectTimeout: l.ConnectTimeout.D(),
 		Logger:         log,
 		Metrics:        wampMetrics{r.metrics},
+		Authority:      authority,
+		TokenCookie:    cfg.Auth.JWT.Cookie,
+		CertAuthID:     cfg.HTTP.TLS.CertAuthID,
 	})
 	if err != nil {
 		return nil, err
@@ -82,6 +93,10 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 		MaxTopicAlias:    cfg.MQTT.MaxTopicAlias,
 		Logger:           log,
 		Metrics:          mqttMetrics{r.metrics},
+		Authority:        authority,
+		DefaultRealm:     cfg.mqttRealm(),
+		TokenCookie:      cfg.Auth.JWT.Cookie,
+		CertAuthID:       cfg.MQTT.TLS.CertAuthID,
 	})
 	if err != nil {
 		r.wamp.Close()
@@ -102,8 +117,57 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		// The universal port hands http.Server connections it has read a
+		// byte of, so http.Server cannot see their TLS state itself.
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if state := tlsState(c); state != nil {
+				return context.WithValue(ctx, tlsStateKey{}, state)
+			}
+			return ctx
+		},
 	}
 	return r, nil
+}
+
+// Reload applies a new configuration's users, roles and permissions without
+// dropping connections (SIGHUP). Everything else needs a restart: a change
+// there is reported, not applied.
+func (r *Router) Reload(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if realmNames(cfg) != realmNames(r.cfg) {
+		return fmt.Errorf("%w: realms cannot be added or removed without a restart", ErrConfig)
+	}
+	if err := r.auth.Reload(cfg.authConfig()); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	r.log.Info("reloaded users, roles and permissions", "realms", len(cfg.Realms), "users", len(cfg.Auth.Users))
+	return nil
+}
+
+func realmNames(c Config) string {
+	var names []string
+	for _, r := range c.Realms {
+		names = append(names, r.Name)
+	}
+	return strings.Join(names, "\n")
+}
+
+// tlsStateKey is the context key of a request's TLS state.
+type tlsStateKey struct{}
+
+// tlsState returns the TLS state of c, looking through the universal port's
+// wrapper; nil for plain connections.
+func tlsState(c net.Conn) *tls.ConnectionState {
+	if pc, ok := c.(*prefixConn); ok {
+		c = pc.Conn
+	}
+	if tc, ok := c.(*tls.Conn); ok {
+		state := tc.ConnectionState()
+		return &state
+	}
+	return nil
 }
 
 // Start binds every configured listener and begins accepting. It returns an
@@ -164,7 +228,21 @@ func (r *Router) listen(addr string, tc TLSConfig) (net.Listener, error) {
 		_ = ln.Close()
 		return nil, fmt.Errorf("loading TLS certificate: %w", err)
 	}
-	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
+	conf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if tc.ClientCAFile != "" {
+		pem, err := os.ReadFile(tc.ClientCAFile)
+		pool := x509.NewCertPool()
+		if err != nil || !pool.AppendCertsFromPEM(pem) {
+			_ = ln.Close()
+			return nil, fmt.Errorf("loading client CA %s: no PEM certificates (%v)", tc.ClientCAFile, err)
+		}
+		conf.ClientCAs = pool
+		conf.ClientAuth = tls.VerifyClientCertIfGiven
+		if tc.ClientCerts == "required" {
+			conf.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+	}
+	return tls.NewListener(ln, conf), nil
 }
 
 // HTTPAddr is the address the universal listener is bound to, once started.

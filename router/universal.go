@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/junctionmq/junction/auth"
 	"github.com/junctionmq/junction/mqtt"
 )
 
@@ -43,7 +44,7 @@ func (r *Router) handleUniversal(c net.Conn) {
 			return
 		}
 		defer release()
-		r.wamp.ServeRawSocket(pc)
+		r.wamp.ServeRawSocket(pc, auth.ConnInfo{Remote: c.RemoteAddr().String(), TLS: tlsState(c)})
 	default:
 		r.httpConn.push(pc)
 	}
@@ -72,7 +73,7 @@ func (r *Router) serveMQTTConn(c net.Conn) {
 		return
 	}
 	defer release()
-	r.mqtt.ServeConn(c, mqtt.TransportTCP)
+	r.mqtt.ServeConn(c, mqtt.TransportTCP, auth.ConnInfo{Remote: c.RemoteAddr().String(), TLS: tlsState(c)})
 }
 
 // refuseMQTT answers a CONNECT with CONNACK "server unavailable" (3.1, 3.1.1)

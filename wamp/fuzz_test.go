@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/gammazero/nexus/v3/client"
+
 	"github.com/gammazero/nexus/v3/transport/serialize"
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
+	"github.com/junctionmq/junction/auth"
 )
 
 // chanFrames is an in-memory transport: the test writes frames into in and
@@ -60,11 +62,31 @@ func (nopMetrics) Sent(int)                {}
 func (nopMetrics) Dropped()                {}
 func (nopMetrics) Evicted()                {}
 func (nopMetrics) Rejected(string)         {}
+func (nopMetrics) AuthFailed(string)       {}
+func (nopMetrics) Denied(string)           {}
+
+// openAuthority lets anyone do anything in realm1, as the default config does.
+func openAuthority(tb testing.TB) *auth.Authority {
+	tb.Helper()
+	a, err := auth.New(auth.Config{Realms: []auth.Realm{{
+		Name:          "realm1",
+		AnonymousRole: "anonymous",
+		Roles: []auth.Role{{Name: "anonymous", Permissions: []auth.Permission{{
+			URI: "", Match: auth.MatchPrefix,
+			Allow: []auth.Action{auth.ActionPublish, auth.ActionSubscribe, auth.ActionCall, auth.ActionRegister},
+		}}}},
+	}}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return a
+}
 
 func newTestServer(tb testing.TB) *Server {
 	tb.Helper()
 	s, err := New(Config{
-		Realms:         []Realm{{Name: "realm1", Anonymous: true}},
+		Authority:      openAuthority(tb),
+		Realms:         []Realm{{Name: "realm1"}},
 		MaxMessageSize: 1 << 20,
 		QueueSize:      64,
 		WriteTimeout:   time.Second,
@@ -120,7 +142,7 @@ func FuzzGuard(f *testing.F) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			s.serve(fr, ser, "fuzz", "fuzz", &net.TCPAddr{}, nxwamp.Dict{})
+			s.serve(fr, ser, "fuzz", "fuzz", &net.TCPAddr{}, auth.ConnInfo{})
 		}()
 		defer func() { _ = fr.Close(); <-done }()
 

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"strings"
 	"time"
 
@@ -17,6 +16,8 @@ import (
 	"github.com/gammazero/nexus/v3/transport/serialize"
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
 	"github.com/gorilla/websocket"
+
+	"github.com/junctionmq/junction/auth"
 )
 
 // Subprotocols are the WebSocket subprotocols this package speaks.
@@ -30,12 +31,14 @@ type Metrics interface {
 	Dropped()
 	Evicted()
 	Rejected(reason string)
+	AuthFailed(method string)
+	Denied(action string)
 }
 
-// Realm is one WAMP realm.
+// Realm is one WAMP realm. Who may join it and what they may do is the
+// Authority's to say.
 type Realm struct {
-	Name      string
-	Anonymous bool // allow clients that do not authenticate
+	Name string
 }
 
 // Config is everything a Server needs. Zero durations and sizes are invalid:
@@ -49,6 +52,9 @@ type Config struct {
 	ConnectTimeout time.Duration // until the first message (HELLO)
 	Logger         *slog.Logger
 	Metrics        Metrics
+	Authority      Authority
+	TokenCookie    string // the cookie that may carry a browser's JWT
+	CertAuthID     string // cn or san: the authid of a TLS client certificate
 }
 
 func (c *Config) validate() error {
@@ -65,8 +71,8 @@ func (c *Config) validate() error {
 	if c.WriteTimeout <= 0 || c.ConnectTimeout <= 0 {
 		errs = append(errs, errors.New("WriteTimeout and ConnectTimeout must be positive"))
 	}
-	if c.Logger == nil || c.Metrics == nil {
-		errs = append(errs, errors.New("Logger and Metrics are required"))
+	if c.Logger == nil || c.Metrics == nil || c.Authority == nil {
+		errs = append(errs, errors.New("Logger, Metrics and Authority are required"))
 	}
 	return errors.Join(errs...)
 }
@@ -83,15 +89,17 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("wamp config: %w", err)
 	}
+	log := cfg.Logger.With("component", "wamp")
 	nxcfg := &nxrouter.Config{}
 	for _, r := range cfg.Realms {
+		a := &authn{realm: r.Name, authority: cfg.Authority, metrics: cfg.Metrics, log: log, cookie: cfg.TokenCookie, certFrom: cfg.CertAuthID, timeout: cfg.ConnectTimeout}
 		nxcfg.RealmConfigs = append(nxcfg.RealmConfigs, &nxrouter.RealmConfig{
-			URI:           nxwamp.URI(r.Name),
-			AnonymousAuth: r.Anonymous,
-			AllowDisclose: true,
+			URI:            nxwamp.URI(r.Name),
+			AllowDisclose:  true,
+			Authenticators: a.authenticators(),
+			Authorizer:     authorizer{realm: r.Name, authority: cfg.Authority, metrics: cfg.Metrics, log: log},
 		})
 	}
-	log := cfg.Logger.With("component", "wamp")
 	nexus, err := nxrouter.NewRouter(nxcfg, nexusLogger{log})
 	if err != nil {
 		return nil, fmt.Errorf("starting nexus: %w", err)
@@ -132,7 +140,8 @@ func serializerFor(subprotocol string) serialize.Serializer {
 }
 
 // ServeWebSocket runs a WAMP session on an upgraded WebSocket until it ends.
-func (s *Server) ServeWebSocket(ws *websocket.Conn, r *http.Request) {
+// info carries the upgrade request and TLS state for authentication.
+func (s *Server) ServeWebSocket(ws *websocket.Conn, info auth.ConnInfo) {
 	sub := ws.Subprotocol()
 	ser := serializerFor(sub)
 	if ser == nil {
@@ -145,12 +154,12 @@ func (s *Server) ServeWebSocket(ws *websocket.Conn, r *http.Request) {
 	}
 	idle := s.idle()
 	f := newWSFrames(ws, payloadType, int64(s.peerMaxSize()), idle)
-	s.serve(f, ser, "websocket", sub, ws.RemoteAddr(), nxwamp.Dict{"request": r})
+	s.serve(f, ser, "websocket", sub, ws.RemoteAddr(), info)
 }
 
 // ServeRawSocket runs a WAMP session on a RawSocket connection until it ends.
 // The connection's first byte must still be unread.
-func (s *Server) ServeRawSocket(conn net.Conn) {
+func (s *Server) ServeRawSocket(conn net.Conn, info auth.ConnInfo) {
 	ser, name, clientMax, err := rawHandshake(conn, s.peerMaxSize(), time.Now().Add(s.peerCfg.connectTimeout))
 	if err != nil {
 		s.peerCfg.metrics.Rejected("handshake")
@@ -159,7 +168,7 @@ func (s *Server) ServeRawSocket(conn net.Conn) {
 		return
 	}
 	f := &rawFrames{conn: conn, maxRecv: s.peerMaxSize(), maxSend: clientMax, idle: s.idle()}
-	s.serve(f, ser, "rawsocket", name, conn.RemoteAddr(), nxwamp.Dict{})
+	s.serve(f, ser, "rawsocket", name, conn.RemoteAddr(), info)
 }
 
 func (s *Server) peerMaxSize() int {
@@ -173,12 +182,16 @@ func (s *Server) idle() time.Duration {
 	return 2*s.peerCfg.pingInterval + s.peerCfg.writeTimeout
 }
 
-func (s *Server) serve(f frames, ser serialize.Serializer, transport, protocol string, remote net.Addr, auth nxwamp.Dict) {
+func (s *Server) serve(f frames, ser serialize.Serializer, transport, protocol string, remote net.Addr, info auth.ConnInfo) {
 	disconnected := s.peerCfg.metrics.Connected(transport)
 	defer disconnected()
 	log := s.log.With("remote", remote.String(), "transport", transport, "serializer", protocol)
 	p := newPeer(s.peerCfg, transport, f, ser, log)
-	details := nxwamp.Dict{"type": transport, "protocol": protocol, "auth": auth}
+	if info.Remote == "" {
+		info.Remote = remote.String()
+	}
+	// nexus removes "auth" before the details reach meta events.
+	details := nxwamp.Dict{"type": transport, "protocol": protocol, "auth": nxwamp.Dict{"conn": info}}
 	if err := s.nexus.AttachClient(p, details); err != nil {
 		// nexus has answered the client (ABORT) and closed the peer.
 		log.Info("WAMP session refused", "error", err)

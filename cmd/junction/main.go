@@ -34,7 +34,8 @@ func newRootCmd(stdout, stderr io.Writer, environ []string) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServeCmd(stderr, environ), newConfigCmd(stdout, environ), newVersionCmd(stdout))
+	root.AddCommand(newServeCmd(stderr, environ), newConfigCmd(stdout, environ), newVersionCmd(stdout),
+		newPasswdCmd(stdout, os.Stdin), newTokenCmd(stdout))
 	return root
 }
 
@@ -45,20 +46,25 @@ func newServeCmd(stderr io.Writer, environ []string) *cobra.Command {
 		Short: "Run the router (with no flags: the embedded default configuration)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := router.LoadConfig(configFile, environ)
+			// load reads the file, environment and flags: at start and on SIGHUP.
+			load := func() (router.Config, error) {
+				cfg, err := router.LoadConfig(configFile, environ)
+				if err != nil {
+					return cfg, err
+				}
+				if cmd.Flags().Changed("http") {
+					cfg.HTTP.Listen = httpAddr
+				}
+				if cmd.Flags().Changed("mqtt") {
+					cfg.MQTT.Listen = mqttAddr
+				}
+				if cmd.Flags().Changed("log-level") {
+					cfg.Log.Level = logLevel
+				}
+				return cfg, cfg.Validate()
+			}
+			cfg, err := load()
 			if err != nil {
-				return err
-			}
-			if cmd.Flags().Changed("http") {
-				cfg.HTTP.Listen = httpAddr
-			}
-			if cmd.Flags().Changed("mqtt") {
-				cfg.MQTT.Listen = mqttAddr
-			}
-			if cmd.Flags().Changed("log-level") {
-				cfg.Log.Level = logLevel
-			}
-			if err := cfg.Validate(); err != nil {
 				return err
 			}
 			log, err := newLogger(stderr, cfg.Log)
@@ -76,6 +82,25 @@ func newServeCmd(stderr io.Writer, environ []string) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-hup:
+						next, err := load()
+						if err == nil {
+							err = r.Reload(next)
+						}
+						if err != nil {
+							log.Error("SIGHUP: configuration not reloaded", "error", err)
+						}
+					}
+				}
+			}()
 			if err := r.Run(ctx); err != nil {
 				log.Warn("drain did not finish cleanly", "error", err)
 			}

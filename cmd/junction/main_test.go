@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/crypto/pbkdf2"
 
 	"github.com/junctionmq/junction/router"
 )
@@ -159,5 +162,25 @@ func TestServeProcessStartsAndDrainsOnSIGTERM(t *testing.T) {
 	}
 	if !regexp.MustCompile(`msg=stopped`).MatchString(strings.Join(rest, "\n")) {
 		t.Fatalf("no clean stop in the log:\n%s", strings.Join(rest, "\n"))
+	}
+}
+
+func TestPasswdCRAPrintsAUsableKey(t *testing.T) {
+	var out bytes.Buffer
+	cmd := newPasswdCmd(&out, strings.NewReader("s3cret\n"))
+	cmd.SetArgs([]string{"--cra", "--password-stdin"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		CRA router.CRAConfig `yaml:"cra"`
+	}
+	if err := yaml.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("output is not a YAML cra: block: %v\n%s", err, out.String())
+	}
+	// The key is what a WAMP-CRA client derives from the secret and salt.
+	dk := pbkdf2.Key([]byte("s3cret"), []byte(got.CRA.Salt), got.CRA.Iterations, got.CRA.KeyLen, sha256.New)
+	if base64.StdEncoding.EncodeToString(dk) != got.CRA.Key {
+		t.Fatalf("key %q does not derive from the secret", got.CRA.Key)
 	}
 }

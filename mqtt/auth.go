@@ -1,0 +1,249 @@
+package mqtt
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/junctionmq/junction/auth"
+	"github.com/junctionmq/junction/bridge"
+)
+
+// Authority is what the MQTT side asks about identities and permissions;
+// *auth.Authority implements it.
+type Authority interface {
+	Anonymous(realm string) (auth.Identity, error)
+	Password(realm, authid, password string) (auth.Identity, error)
+	TokenDefaultRealm(defaultRealm, token string) (auth.Identity, error)
+	Certificate(realm, authid string) (auth.Identity, error)
+	Allowed(id auth.Identity, action auth.Action, uri string, match auth.Match) bool
+	Throttled(remote string) bool
+	LoginFailed(remote string)
+	LoginSucceeded(remote string)
+}
+
+// session is what the hook knows of one client's MQTT session. It outlives
+// the connection when the session persists: messages are still delivered,
+// and so checked, while the client is away.
+type session struct {
+	client *mochi.Client // the connection that established it
+	id     auth.Identity
+	// Set at CONNECT when the role allows everything, so that the checks
+	// mochi makes for every delivery cost one map lookup.
+	publishAll, subscribeAll bool
+}
+
+// authHook authenticates MQTT clients and applies the permissions of their
+// role on canonical URIs, as the WAMP side does:
+//
+//   - CONNECT: username/password (a password that is a JWT is checked as
+//     one), else a JWT on the WebSocket upgrade, else a TLS client
+//     certificate, else anonymous. Bad credentials: CONNACK 0x86 (v5) / 0x04;
+//     anonymous access off or a forbidden will topic: 0x87 / 0x05.
+//   - SUBSCRIBE: each filter is granted only if every topic it can match is
+//     allowed; a refused one gets 0x87 (v5) / 0x80 in its SUBACK slot.
+//   - PUBLISH: a refused message reaches no one. v5 QoS 1/2 publishers get
+//     PUBACK/PUBREC 0x87; 3.1.1 publishers get their acknowledgement (mochi
+//     would disconnect them) and the message is dropped.
+type authHook struct {
+	mochi.HookBase
+	authority    Authority
+	defaultRealm string
+	cookie       string
+	certFrom     string
+	server       *mochi.Server
+	metrics      Metrics
+	log          *slog.Logger
+
+	mu       sync.RWMutex
+	sessions map[string]*session // by client id
+}
+
+func (h *authHook) ID() string { return "junction-auth" }
+
+func (h *authHook) Provides(b byte) bool {
+	switch b {
+	case mochi.OnConnect, mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish,
+		mochi.OnDisconnect, mochi.OnClientExpired:
+		return true
+	}
+	return false
+}
+
+func (h *authHook) session(cl *mochi.Client) *session {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.sessions[cl.ID]
+}
+
+// OnConnect authenticates. On refusal it sends the CONNACK itself and returns
+// an error, which makes mochi close the connection.
+func (h *authHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
+	info := connInfoOf(cl)
+	remote := info.Host()
+	refuse := func(code packets.Code, method string, err error) error {
+		h.metrics.AuthFailed(method)
+		h.log.Info("MQTT connection refused", "client", cl.ID, "remote", info.Remote, "method", method, "reason", err)
+		_ = h.server.SendConnack(cl, connackCode(cl, code), false, nil)
+		return code
+	}
+	if h.authority.Throttled(remote) {
+		return refuse(packets.ErrBadUsernameOrPassword, "throttled", auth.ErrThrottled)
+	}
+	var (
+		id     auth.Identity
+		err    error
+		method string
+	)
+	switch tok := auth.TokenFromRequest(info.Request, h.cookie); {
+	case len(pk.Connect.Username) > 0 || len(pk.Connect.Password) > 0:
+		password := string(pk.Connect.Password)
+		if auth.LooksLikeJWT(password) {
+			method = "jwt"
+			id, err = h.authority.TokenDefaultRealm(h.defaultRealm, password)
+		} else {
+			method = "password"
+			id, err = h.authority.Password("", string(pk.Connect.Username), password)
+		}
+	case tok != "":
+		method = "jwt"
+		id, err = h.authority.TokenDefaultRealm(h.defaultRealm, tok)
+	case auth.CertAuthID(info.TLS, h.certFrom) != "":
+		method = "tls"
+		id, err = h.authority.Certificate("", auth.CertAuthID(info.TLS, h.certFrom))
+	default:
+		method = "anonymous"
+		id, err = h.authority.Anonymous(h.defaultRealm)
+		id.AuthID = cl.ID
+	}
+	if errors.Is(err, auth.ErrAnonymousOff) {
+		return refuse(packets.ErrNotAuthorized, method, err)
+	}
+	if err != nil {
+		h.authority.LoginFailed(remote)
+		return refuse(packets.ErrBadUsernameOrPassword, method, err)
+	}
+	h.authority.LoginSucceeded(remote)
+	id.ClientID = cl.ID
+	// mochi sends wills without asking anyone: refuse a will the client
+	// could not publish itself, as Mosquitto does.
+	if cl.Properties.Will.Flag == 1 &&
+		!h.authority.Allowed(id, auth.ActionPublish, bridge.TopicToURI(cl.Properties.Will.TopicName), auth.MatchExact) {
+		h.metrics.Denied("publish")
+		return refuse(packets.ErrNotAuthorized, method, errors.New("will topic not allowed"))
+	}
+	s := &session{
+		client:       cl,
+		id:           id,
+		publishAll:   h.authority.Allowed(id, auth.ActionPublish, "", auth.MatchPrefix),
+		subscribeAll: h.authority.Allowed(id, auth.ActionSubscribe, "", auth.MatchPrefix),
+	}
+	h.mu.Lock()
+	h.sessions[cl.ID] = s // a new connection with the same client id takes the session over
+	h.mu.Unlock()
+	h.log.Debug("MQTT client authenticated", "client", cl.ID, "authid", id.AuthID, "role", id.Role, "realm", id.Realm, "method", method)
+	return nil
+}
+
+// OnConnectAuthenticate admits the clients OnConnect accepted.
+func (h *authHook) OnConnectAuthenticate(cl *mochi.Client, _ packets.Packet) bool {
+	s := h.session(cl)
+	return s != nil && s.client == cl
+}
+
+// OnACLCheck is asked for each PUBLISH (write) and for each SUBSCRIBE filter
+// and each delivery (read).
+func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
+	if cl.Net.Inline {
+		return true
+	}
+	s := h.session(cl)
+	if s == nil {
+		return false
+	}
+	if write {
+		// 3.1.1 publishers are refused in OnPublish, where they can be
+		// acknowledged rather than disconnected.
+		if s.publishAll || cl.Properties.ProtocolVersion < 5 {
+			return true
+		}
+		return h.allowPublish(s, topic)
+	}
+	if s.subscribeAll {
+		return true
+	}
+	for _, p := range bridge.FilterPatterns(topic) {
+		if !h.authority.Allowed(s.id, auth.ActionSubscribe, p.URI, auth.Match(p.Match)) {
+			h.metrics.Denied("subscribe")
+			h.log.Info("MQTT subscription refused", "client", cl.ID, "authid", s.id.AuthID, "role", s.id.Role, "filter", topic)
+			return false
+		}
+	}
+	return true
+}
+
+func (h *authHook) allowPublish(s *session, topic string) bool {
+	if h.authority.Allowed(s.id, auth.ActionPublish, bridge.TopicToURI(topic), auth.MatchExact) {
+		return true
+	}
+	h.metrics.Denied("publish")
+	h.log.Info("MQTT publish refused", "client", s.id.ClientID, "authid", s.id.AuthID, "role", s.id.Role, "topic", topic)
+	return false
+}
+
+// OnPublish refuses 3.1.1 publishes: acknowledged, delivered to no one.
+func (h *authHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline || cl.Properties.ProtocolVersion >= 5 {
+		return pk, nil
+	}
+	s := h.session(cl)
+	if s == nil || !s.publishAll && !h.allowPublish(s, pk.TopicName) {
+		return pk, packets.CodeSuccessIgnore
+	}
+	return pk, nil
+}
+
+// OnDisconnect forgets a client whose session ends with its connection.
+func (h *authHook) OnDisconnect(cl *mochi.Client, _ error, expire bool) {
+	if expire {
+		h.forget(cl)
+	}
+}
+
+// OnClientExpired forgets a persistent session that expired.
+func (h *authHook) OnClientExpired(cl *mochi.Client) { h.forget(cl) }
+
+func (h *authHook) forget(cl *mochi.Client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s := h.sessions[cl.ID]; s != nil && s.client == cl { // not a session taken over since
+		delete(h.sessions, cl.ID)
+	}
+}
+
+// connackCode is the CONNACK code for a refusal. MQTT 3.1.1 has its own
+// return codes, and mochi's table maps bad credentials to 0x05 (not
+// authorized) and leaves not authorized unmapped: 3.1.1 says 0x04 and 0x05.
+func connackCode(cl *mochi.Client, code packets.Code) packets.Code {
+	if cl.Properties.ProtocolVersion >= 5 {
+		return code
+	}
+	switch code {
+	case packets.ErrBadUsernameOrPassword:
+		return packets.Code{Code: 0x04, Reason: "bad user name or password"}
+	case packets.ErrNotAuthorized:
+		return packets.Code{Code: 0x05, Reason: "not authorized"}
+	}
+	return code
+}
+
+// connInfoOf returns what the router knew of the client's connection.
+func connInfoOf(cl *mochi.Client) auth.ConnInfo {
+	if q, ok := cl.Net.Conn.(*queuedConn); ok {
+		return q.info
+	}
+	return auth.ConnInfo{Remote: cl.Net.Remote}
+}
