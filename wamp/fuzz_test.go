@@ -210,6 +210,8 @@ func TestCheckMessage(t *testing.T) {
 		{"error ppt_scheme", &nxwamp.Error{Request: 1, Details: nxwamp.Dict{"ppt_scheme": 0}}, true, false},
 		{"publish without topic", &nxwamp.Publish{Request: 1}, true, false},
 		{"subscribe without request", &nxwamp.Subscribe{Topic: "a"}, true, false},
+		{"subscribe to everything", &nxwamp.Subscribe{Request: 1, Options: nxwamp.Dict{"match": "prefix"}}, false, false},
+		{"exact subscribe without topic", &nxwamp.Subscribe{Request: 1}, true, false},
 		{"unsubscribe without id", &nxwamp.Unsubscribe{Request: 1}, true, false},
 		{"hello without realm", &nxwamp.Hello{}, true, false},
 		{"goodbye", &nxwamp.Goodbye{Reason: "wamp.close.normal"}, false, false},

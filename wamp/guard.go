@@ -43,9 +43,9 @@ func checkMessage(msg nxwamp.Message) error {
 		}
 		return checkPPT(m.Options)
 	case *nxwamp.Subscribe:
-		return required(m.Request, m.Topic)
+		return requiredPattern(m.Request, m.Topic, m.Options)
 	case *nxwamp.Register:
-		return required(m.Request, m.Procedure)
+		return requiredPattern(m.Request, m.Procedure, m.Options)
 	case *nxwamp.Unsubscribe:
 		return requiredIDs(m.Request, m.Subscription)
 	case *nxwamp.Unregister:
@@ -73,6 +73,15 @@ func required(request nxwamp.ID, uri nxwamp.URI) error {
 		return fmt.Errorf("%w: request id and URI are required", ErrMalformedMessage)
 	}
 	return nil
+}
+
+// requiredPattern is required for subscriptions and registrations, where a
+// pattern may be empty: prefix "" matches every URI.
+func requiredPattern(request nxwamp.ID, uri nxwamp.URI, opts nxwamp.Dict) error {
+	if m, _ := nxwamp.AsString(opts["match"]); m == "prefix" || m == "wildcard" {
+		return requiredIDs(request)
+	}
+	return required(request, uri)
 }
 
 func requiredIDs(ids ...nxwamp.ID) error {
