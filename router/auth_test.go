@@ -482,3 +482,52 @@ func TestReloadUsersWithoutDroppingConnections(t *testing.T) {
 		t.Fatalf("a failed reload must keep the previous users: CONNACK %#x", code)
 	}
 }
+
+func TestDisclosureFollowsPermissions(t *testing.T) {
+	f := newSecureFixture(t, nil)
+	d, h := ticket("alice", "alice-pw")
+	alice, err := wampLogin(t, wsURL(f.r), "realm1", d, h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan *nxwamp.Event, 2)
+	if err := alice.SubscribeChan("public.", events, nxwamp.Dict{"match": "prefix"}); err != nil {
+		t.Fatal(err)
+	}
+	// backend's rule has disclose: true, so its identity is disclosed even
+	// though it did not ask; alice's own publication is not.
+	d, h = ticket("backend", "backend-pw")
+	backend, err := wampLogin(t, wsURL(f.r), "realm1", d, h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := backend.Publish("public.news", nxwamp.Dict{"acknowledge": true}, nxwamp.List{1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ev := recv(t, events, 5*time.Second, "event from backend")
+	if got, _ := nxwamp.AsString(ev.Details["publisher_authid"]); got != "backend" {
+		t.Fatalf("publisher_authid = %v, want backend (disclose: true)", ev.Details)
+	}
+	if err := alice.Publish("public.chat", nxwamp.Dict{"acknowledge": true, "exclude_me": false}, nxwamp.List{2}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ev = recv(t, events, 5*time.Second, "event from alice")
+	if _, disclosed := ev.Details["publisher_authid"]; disclosed {
+		t.Fatalf("alice's identity disclosed without asking: %v", ev.Details)
+	}
+}
+
+func TestMQTTWillMustBeAllowed(t *testing.T) {
+	f := newSecureFixture(t, nil)
+	will := func(topic string) func(*autopaho.ClientConfig) {
+		return func(c *autopaho.ClientConfig) {
+			c.WillMessage = &paho.WillMessage{Topic: topic, Payload: []byte("gone"), QoS: 1}
+		}
+	}
+	if code, _ := mqttLogin(t, "mqtt://"+mqttAddr(f.r), "w1", "sensor-1", "sensor-1-pw", will("devices/sensor-9/status")); code != 0x87 {
+		t.Fatalf("will on another device's topic: CONNACK %#x, want 0x87", code)
+	}
+	if code, _ := mqttLogin(t, "mqtt://"+mqttAddr(f.r), "w2", "sensor-1", "sensor-1-pw", will("devices/sensor-1/status")); code != 0 {
+		t.Fatalf("will on its own topic: CONNACK %#x", code)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/crypto/pbkdf2"
 
 	"github.com/junctionmq/junction/router"
@@ -182,5 +185,79 @@ func TestPasswdCRAPrintsAUsableKey(t *testing.T) {
 	dk := pbkdf2.Key([]byte("s3cret"), []byte(got.CRA.Salt), got.CRA.Iterations, got.CRA.KeyLen, sha256.New)
 	if base64.StdEncoding.EncodeToString(dk) != got.CRA.Key {
 		t.Fatalf("key %q does not derive from the secret", got.CRA.Key)
+	}
+}
+
+func TestSIGHUPReloadsUsers(t *testing.T) {
+	bin := buildBinary(t)
+	httpAddr, mqttAddr := freeAddr(t), freeAddr(t)
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "junction.yaml")
+	hash, err := bcrypt.GenerateFromPassword([]byte("carol-pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "realms:\n  - name: realm1\n    roles:\n      - name: user\n        permissions:\n          - {uri: \"\", match: prefix, allow: [publish, subscribe]}\n"
+	if err := os.WriteFile(cfgFile, []byte(base+"auth:\n  users: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "serve", "--config", cfgFile, "--http", httpAddr, "--mqtt", mqttAddr)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	waitLine := func(substr string) {
+		t.Helper()
+		for {
+			select {
+			case l := <-lines:
+				if strings.Contains(l, substr) {
+					return
+				}
+			case <-ctx.Done():
+				t.Fatalf("no log line with %q", substr)
+			}
+		}
+	}
+	waitLine("listener=mqtt")
+	connect := func() byte {
+		conn, err := net.Dial("tcp", mqttAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		// MQTT 3.1.1 CONNECT, client id "c", username carol, password carol-pw.
+		pkt := []byte{0x10, 0x1e, 0, 4, 'M', 'Q', 'T', 'T', 4, 0xC2, 0, 60, 0, 1, 'c', 0, 5, 'c', 'a', 'r', 'o', 'l', 0, 8, 'c', 'a', 'r', 'o', 'l', '-', 'p', 'w'}
+		_, _ = conn.Write(pkt)
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		ack := make([]byte, 4)
+		if _, err := io.ReadFull(conn, ack); err != nil {
+			t.Fatalf("CONNACK: %v", err)
+		}
+		return ack[3]
+	}
+	if code := connect(); code != 0x04 {
+		t.Fatalf("carol before the reload: CONNACK %#x, want 0x04", code)
+	}
+	user := fmt.Sprintf("auth:\n  users:\n    - {authid: carol, realm: realm1, role: user, password: %q}\n", hash)
+	if err := os.WriteFile(cfgFile, []byte(base+user), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLine("reloaded users, roles and permissions")
+	if code := connect(); code != 0 {
+		t.Fatalf("carol after SIGHUP: CONNACK %#x", code)
 	}
 }
