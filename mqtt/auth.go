@@ -128,6 +128,11 @@ func (h *authHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 	}
 	h.authority.LoginSucceeded(remote)
 	id.ClientID = cl.ID
+	// A client id names a session, with its subscriptions and queued
+	// messages: only the identity that made it may take it over.
+	if prev := h.session(cl); prev != nil && (prev.id.AuthID != id.AuthID || prev.id.Realm != id.Realm) {
+		return refuse(packets.ErrNotAuthorized, method, errors.New("client id belongs to another identity's session"))
+	}
 	// mochi sends wills without asking anyone: refuse a will the client
 	// could not publish itself, as Mosquitto does.
 	if cl.Properties.Will.Flag == 1 &&

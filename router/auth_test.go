@@ -531,3 +531,27 @@ func TestMQTTWillMustBeAllowed(t *testing.T) {
 		t.Fatalf("will on its own topic: CONNACK %#x", code)
 	}
 }
+
+func TestMQTTSessionTakeoverOnlyBySameIdentity(t *testing.T) {
+	f := newSecureFixture(t, nil)
+	persistent := func(c *autopaho.ClientConfig) {
+		c.CleanStartOnInitialConnection = false
+		c.SessionExpiryInterval = 3600
+	}
+	code, first := mqttLogin(t, "mqtt://"+mqttAddr(f.r), "shared-id", "sensor-1", "sensor-1-pw", persistent)
+	if code != 0 {
+		t.Fatalf("CONNACK %#x", code)
+	}
+	first.subscribe(t, "devices/sensor-1/cmd", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_ = first.cm.Disconnect(ctx)
+	cancel()
+	// alice may not take over sensor-1's session and read its commands...
+	if code, _ := mqttLogin(t, "mqtt://"+mqttAddr(f.r), "shared-id", "alice", "alice-pw", persistent); code != 0x87 {
+		t.Fatalf("takeover by another identity: CONNACK %#x, want 0x87", code)
+	}
+	// ...sensor-1 may.
+	if code, _ := mqttLogin(t, "mqtt://"+mqttAddr(f.r), "shared-id", "sensor-1", "sensor-1-pw", persistent); code != 0 {
+		t.Fatalf("the session's own identity: CONNACK %#x", code)
+	}
+}
