@@ -555,3 +555,32 @@ func TestMQTTSessionTakeoverOnlyBySameIdentity(t *testing.T) {
 		t.Fatalf("the session's own identity: CONNACK %#x", code)
 	}
 }
+
+func TestMQTTRefusalsPerFilterAndQoS2(t *testing.T) {
+	f := newSecureFixture(t, nil)
+	_, c := mqttLogin(t, "mqtt://"+mqttAddr(f.r), "mixed", "sensor-1", "sensor-1-pw", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// One SUBSCRIBE, three filters: the refused one gets 0x87 in its slot,
+	// the others their QoS.
+	ack, err := c.cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{
+		{Topic: "devices/sensor-1/cmd", QoS: 2},
+		{Topic: "devices/+/temp", QoS: 1},
+		{Topic: "public/news", QoS: 0},
+	}})
+	if ack == nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(ack.Reasons) != fmt.Sprint([]byte{2, 0x87, 0}) {
+		t.Fatalf("SUBACK %x, want 02 87 00", ack.Reasons)
+	}
+	// QoS 2 to a forbidden topic: PUBREC 0x87.
+	resp, _ := c.cm.Publish(ctx, &paho.Publish{Topic: "devices/sensor-9/temp", QoS: 2, Payload: []byte("x")})
+	if resp == nil || resp.ReasonCode != 0x87 {
+		t.Fatalf("QoS 2 refused publish: %+v, want PUBREC 0x87", resp)
+	}
+	resp, err = c.cm.Publish(ctx, &paho.Publish{Topic: "devices/sensor-1/temp", QoS: 2, Payload: []byte("x")})
+	if err != nil || resp.ReasonCode != 0 {
+		t.Fatalf("QoS 2 allowed publish: %v %+v", err, resp)
+	}
+}
