@@ -5,7 +5,7 @@ GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 NODE_DIR  := router/testdata/node
-APT_PKGS  := mosquitto mosquitto-clients python3-autobahn python3-msgpack python3-cbor2
+APT_PKGS  := mosquitto mosquitto-clients python3-autobahn python3-msgpack python3-cbor2 python3-nacl
 BENCHTIME ?= 3s
 
 .PHONY: build run test deps deps-apt deps-node bench fuzz lint clean
@@ -23,7 +23,7 @@ deps-apt:
 	@missing=""; \
 	command -v mosquitto_pub >/dev/null || missing="$$missing mosquitto-clients"; \
 	command -v mosquitto >/dev/null || missing="$$missing mosquitto"; \
-	/usr/bin/python3 -c 'import autobahn, msgpack, cbor2' 2>/dev/null || missing="$$missing python3-autobahn python3-msgpack python3-cbor2"; \
+	/usr/bin/python3 -c 'import autobahn, msgpack, cbor2, nacl' 2>/dev/null || missing="$$missing python3-autobahn python3-msgpack python3-cbor2 python3-nacl"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		export DEBIAN_FRONTEND=noninteractive; \
