@@ -36,6 +36,9 @@ type Authority struct {
 	// 64 MiB and a third of a second of a core, so a burst of logins must
 	// queue rather than exhaust memory.
 	hashing chan struct{}
+	// generation counts configurations, so that callers caching a decision
+	// (such as "this role may publish anywhere") know when to decide again.
+	generation atomic.Uint64
 }
 
 // snapshot is one validated, compiled Config. It is never modified once
@@ -84,8 +87,12 @@ func (a *Authority) Reload(cfg Config) error {
 		return err
 	}
 	a.state.Store(s)
+	a.generation.Add(1)
 	return nil
 }
+
+// Generation changes with every successful Reload.
+func (a *Authority) Generation() uint64 { return a.generation.Load() }
 
 // HasRealm reports whether realm is configured.
 func (a *Authority) HasRealm(realm string) bool {

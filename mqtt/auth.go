@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -23,6 +24,7 @@ type Authority interface {
 	Throttled(remote string) bool
 	LoginFailed(remote string)
 	LoginSucceeded(remote string)
+	Generation() uint64
 }
 
 // session is what the hook knows of one client's MQTT session. It outlives
@@ -31,9 +33,30 @@ type Authority interface {
 type session struct {
 	client *mochi.Client // the connection that established it
 	id     auth.Identity
-	// Set at CONNECT when the role allows everything, so that the checks
-	// mochi makes for every delivery cost one map lookup.
+	// Whether the role allows publishing and subscribing anywhere, so that
+	// the checks mochi makes for every delivery cost a lookup; decided again
+	// after a reload.
+	wide atomic.Pointer[wideGrants]
+}
+
+type wideGrants struct {
+	generation               uint64
 	publishAll, subscribeAll bool
+}
+
+// grants returns s's wide grants under the current configuration.
+func (h *authHook) grants(s *session) *wideGrants {
+	gen := h.authority.Generation()
+	if g := s.wide.Load(); g != nil && g.generation == gen {
+		return g
+	}
+	g := &wideGrants{
+		generation:   gen,
+		publishAll:   h.authority.Allowed(s.id, auth.ActionPublish, "", auth.MatchPrefix),
+		subscribeAll: h.authority.Allowed(s.id, auth.ActionSubscribe, "", auth.MatchPrefix),
+	}
+	s.wide.Store(g)
+	return g
 }
 
 // authHook authenticates MQTT clients and applies the permissions of their
@@ -140,12 +163,7 @@ func (h *authHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 		h.metrics.Denied("publish")
 		return refuse(packets.ErrNotAuthorized, method, errors.New("will topic not allowed"))
 	}
-	s := &session{
-		client:       cl,
-		id:           id,
-		publishAll:   h.authority.Allowed(id, auth.ActionPublish, "", auth.MatchPrefix),
-		subscribeAll: h.authority.Allowed(id, auth.ActionSubscribe, "", auth.MatchPrefix),
-	}
+	s := &session{client: cl, id: id}
 	h.mu.Lock()
 	h.sessions[cl.ID] = s // a new connection with the same client id takes the session over
 	h.mu.Unlock()
@@ -172,12 +190,12 @@ func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 	if write {
 		// 3.1.1 publishers are refused in OnPublish, where they can be
 		// acknowledged rather than disconnected.
-		if s.publishAll || cl.Properties.ProtocolVersion < 5 {
+		if cl.Properties.ProtocolVersion < 5 || h.grants(s).publishAll {
 			return true
 		}
 		return h.allowPublish(s, topic)
 	}
-	if s.subscribeAll {
+	if h.grants(s).subscribeAll {
 		return true
 	}
 	for _, p := range bridge.FilterPatterns(topic) {
@@ -205,7 +223,7 @@ func (h *authHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packe
 		return pk, nil
 	}
 	s := h.session(cl)
-	if s == nil || !s.publishAll && !h.allowPublish(s, pk.TopicName) {
+	if s == nil || !h.grants(s).publishAll && !h.allowPublish(s, pk.TopicName) {
 		return pk, packets.CodeSuccessIgnore
 	}
 	return pk, nil

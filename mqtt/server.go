@@ -235,7 +235,9 @@ func (s *Server) logEnd(remote, transport string, err error) {
 		s.log.Warn("MQTT client sent a packet over the size limit", "remote", remote, "limit", s.cfg.MaxMessageSize)
 	case isTimeout(err):
 		s.log.Info("MQTT connection timed out", "remote", remote, "transport", transport)
-	case errors.Is(err, ErrSlowConsumer):
+	case errors.Is(err, ErrSlowConsumer),
+		errors.Is(err, packets.ErrBadUsernameOrPassword), errors.Is(err, packets.ErrNotAuthorized):
+		// Evictions and refused logins are logged and counted where they happen.
 	default:
 		var code packets.Code
 		if errors.As(err, &code) && code.Code >= packets.ErrUnspecifiedError.Code {

@@ -584,3 +584,64 @@ func TestMQTTRefusalsPerFilterAndQoS2(t *testing.T) {
 		t.Fatalf("QoS 2 allowed publish: %v %+v", err, resp)
 	}
 }
+
+func TestReloadNarrowsConnectedClients(t *testing.T) {
+	f := newSecureFixture(t, nil)
+	_, backend := mqttLogin(t, "mqtt://"+mqttAddr(f.r), "backend", "backend", "backend-pw", nil)
+	d, h := ticket("backend", "backend-pw")
+	wbackend, err := wampLogin(t, wsURL(f.r), "realm1", d, h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if resp, _ := backend.cm.Publish(ctx, &paho.Publish{Topic: "devices/sensor-1/cmd", QoS: 1}); resp == nil || resp.ReasonCode != 0 {
+		t.Fatalf("before the reload: %+v", resp)
+	}
+	// The service role shrinks to public.* while backend stays connected.
+	cfg := f.r.cfg
+	cfg.Realms = append([]RealmConfig{}, cfg.Realms...)
+	roles := append([]RoleConfig{}, fixtureRoles...)
+	for i := range roles {
+		if roles[i].Name == "service" {
+			roles[i].Permissions = []PermissionConfig{{URI: "public.", Match: "prefix", Allow: []string{"publish", "subscribe"}}}
+		}
+	}
+	cfg.Realms[0].Roles = roles
+	if err := f.r.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := backend.cm.Publish(ctx, &paho.Publish{Topic: "devices/sensor-1/cmd", QoS: 1}); resp == nil || resp.ReasonCode != 0x87 {
+		t.Fatalf("MQTT after the reload: %+v, want PUBACK 0x87", resp)
+	}
+	if resp, _ := backend.cm.Publish(ctx, &paho.Publish{Topic: "public/news", QoS: 1}); resp == nil || resp.ReasonCode != 0 {
+		t.Fatalf("MQTT after the reload, still allowed: %+v", resp)
+	}
+	err = wbackend.Publish("devices.sensor-1.cmd", nxwamp.Dict{"acknowledge": true}, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), string(nxwamp.ErrNotAuthorized)) {
+		t.Fatalf("WAMP after the reload: %v, want not_authorized", err)
+	}
+}
+
+func TestRefusedLoginsAreNotBadInput(t *testing.T) {
+	f := newSecureFixture(t, nil)
+	if code, _ := mqttLogin(t, "mqtt://"+mqttAddr(f.r), "x", "alice", "wrong", nil); code != 0x86 {
+		t.Fatalf("CONNACK %#x", code)
+	}
+	d, h := ticket("alice", "wrong")
+	_, err := wampLogin(t, wsURL(f.r), "realm1", d, h, nil)
+	if err == nil {
+		t.Fatal("wrong ticket accepted")
+	}
+	// The client learns it failed, not why.
+	if err.Error() != "bad credentials" {
+		t.Fatalf("ABORT message %q tells the client more than that it failed", err)
+	}
+	waitFor(t, 5*time.Second, "auth failure metrics", func() bool {
+		return metricValue(t, f.r, `junction_auth_failures_total{method="password",protocol="mqtt"}`) == 1 &&
+			metricValue(t, f.r, `junction_auth_failures_total{method="ticket",protocol="wamp"}`) == 1
+	})
+	if v := metricValue(t, f.r, `junction_rejected_input_total{protocol="mqtt",reason="malformed"}`); v != 0 {
+		t.Fatalf("a refused login was counted as malformed input (%v)", v)
+	}
+}

@@ -68,7 +68,12 @@ func (a *authn) login(details nxwamp.Dict, method string, f func(auth.ConnInfo) 
 		}
 		a.metrics.AuthFailed(method)
 		a.log.Info("WAMP login refused", "realm", a.realm, "remote", info.Remote, "method", method, "reason", err)
-		return nil, err
+		// The client learns that it failed, not why (which key, claim or
+		// secret was wrong): that is for the log.
+		if errors.Is(err, auth.ErrAnonymousOff) {
+			return nil, fmt.Errorf("anonymous access is off in realm %s", a.realm)
+		}
+		return nil, auth.ErrBadCredentials
 	}
 	a.authority.LoginSucceeded(remote)
 	extra := nxwamp.Dict{"method": id.Method}
