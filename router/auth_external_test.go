@@ -520,7 +520,7 @@ func TestAuthExternalAutobahnPython(t *testing.T) {
 		{"cryptosign unknown key", "realm1", "cryptosign", "sensor-1", hex.EncodeToString(f.otherKey.Seed()), nil,
 			[]string{challenge("cryptosign"), refused}, nil},
 		{"anonymous in a locked realm", "locked", "anonymous", "-", "-", nil,
-			[]string{refused}, nil},
+			[]string{`{"event": "leave", "reason": "wamp.error.not_authorized"}`}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

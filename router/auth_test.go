@@ -362,12 +362,14 @@ func TestWAMPAbortReasons(t *testing.T) {
 	}{
 		{"wrong ticket", []string{`[1,"realm1",{"authid":"alice","authmethods":["ticket"],"roles":{"caller":{}}}]`, `[5,"wrong",{}]`}},
 		{"unknown user", []string{`[1,"realm1",{"authid":"mallory","authmethods":["ticket"],"roles":{"caller":{}}}]`, `[5,"x",{}]`}},
-		{"anonymous in a locked realm", []string{`[1,"locked",{"roles":{"caller":{}}}]`}},
 		{"no such method", []string{`[1,"realm1",{"authmethods":["scram"],"roles":{"caller":{}}}]`}},
 	} {
 		if m := abortOf(tc.msgs...); m[2] != string(nxwamp.ErrAuthenticationFailed) {
 			t.Errorf("%s: %v, want ABORT wamp.error.authentication_failed", tc.name, m)
 		}
+	}
+	if m := abortOf(`[1,"locked",{"roles":{"caller":{}}}]`); m[2] != string(nxwamp.ErrNotAuthorized) {
+		t.Errorf("anonymous in a locked realm: %v, want ABORT wamp.error.not_authorized", m)
 	}
 	if m := abortOf(`[1,"nowhere",{"roles":{"caller":{}}}]`); m[2] != string(nxwamp.ErrNoSuchRealm) {
 		t.Errorf("unknown realm: %v, want wamp.error.no_such_realm", m)

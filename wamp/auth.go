@@ -71,7 +71,7 @@ func (a *authn) login(details nxwamp.Dict, method string, f func(auth.ConnInfo) 
 		// The client learns that it failed, not why (which key, claim or
 		// secret was wrong): that is for the log.
 		if errors.Is(err, auth.ErrAnonymousOff) {
-			return nil, fmt.Errorf("anonymous access is off in realm %s", a.realm)
+			return nil, notAuthorized{fmt.Sprintf("anonymous access is off in realm %s", a.realm)}
 		}
 		return nil, auth.ErrBadCredentials
 	}
@@ -85,6 +85,14 @@ func (a *authn) login(details nxwamp.Dict, method string, f func(auth.ConnInfo) 
 		"authextra":    extra,
 	}}, nil
 }
+
+// notAuthorized refuses a client that is who it says (or anonymous) but may
+// not join: nexus ABORTs with wamp.error.not_authorized instead of
+// authentication_failed (see third_party/nexus/JUNCTION-PATCHES.md).
+type notAuthorized struct{ msg string }
+
+func (e notAuthorized) Error() string           { return e.msg }
+func (e notAuthorized) AbortReason() nxwamp.URI { return nxwamp.ErrNotAuthorized }
 
 // challenge sends CHALLENGE and waits for the client's AUTHENTICATE.
 func (a *authn) challenge(client nxwamp.Peer, method string, extra nxwamp.Dict) (*nxwamp.Authenticate, error) {

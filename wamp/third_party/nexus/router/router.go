@@ -247,7 +247,15 @@ func (r *router) AttachClient(client wamp.Peer, transportDetails wamp.Dict) erro
 	// Authentication may take some time.
 	welcome, err := realm.authClient(sid, client, hello.Details)
 	if err != nil {
-		sendAbort(wamp.ErrAuthenticationFailed, err)
+		// JUNCTION PATCH: an authenticator's error may name its ABORT
+		// reason (wamp.error.not_authorized for a realm closed to
+		// anonymous clients); upstream always says authentication_failed.
+		reason := wamp.ErrAuthenticationFailed
+		var r interface{ AbortReason() wamp.URI }
+		if errors.As(err, &r) {
+			reason = r.AbortReason()
+		}
+		sendAbort(reason, err)
 		return errors.New("authentication error: " + err.Error())
 	}
 
