@@ -54,6 +54,11 @@ var permissionRows = []struct {
 
 var fixturePasswords = map[string]string{"sensor-1": "sensor-1-pw", "alice": "alice-pw", "backend": "backend-pw"}
 
+// markerTopics are topics each identity may publish to, for markers.
+var markerTopics = map[string]string{
+	"guest": "public/guestbook", "sensor-1": "devices/sensor-1/marker", "alice": "public/marker", "backend": "marker/backend",
+}
+
 func TestPermissionTableAgreesAcrossProtocols(t *testing.T) {
 	f := newSecureFixture(t, nil)
 	ctx := func() context.Context {
@@ -76,23 +81,26 @@ func TestPermissionTableAgreesAcrossProtocols(t *testing.T) {
 		t.Fatal(err)
 	}
 	marker := 0
-	// delivered publishes a marker after the row's publish and reports
-	// whether topic arrived before it.
-	mqttDelivered := func(topic string) bool {
+	// mqttDelivered reports whether topic reached the watcher before a marker
+	// that the same client publishes right after it. The marker must come
+	// from the same client: mochi acknowledges a QoS 1 publish before it fans
+	// it out, so another client's marker could overtake it, while one
+	// connection's publishes are fanned out in order.
+	mqttDelivered := func(publish func(topic, payload string), who, topic string) bool {
 		marker++
-		m := fmt.Sprintf("marker/%d", marker)
-		if _, err := mqttWatch.cm.Publish(ctx(), &paho.Publish{Topic: m, QoS: 1}); err != nil {
-			t.Fatal(err)
-		}
+		payload := fmt.Sprintf("marker-%d", marker)
+		publish(markerTopics[who], payload)
 		seen := false
 		for {
 			got := recv(t, mqttWatch.msgs, 5*time.Second, "MQTT watcher")
-			if got.Topic == m {
+			if got.Topic == markerTopics[who] && string(got.Payload) == payload {
 				return seen
 			}
 			seen = seen || got.Topic == topic
 		}
 	}
+	// WAMP needs no such care: one broker goroutine handles the realm's
+	// publications in order.
 	wampDelivered := func(uri string) bool {
 		marker++
 		m := fmt.Sprintf("marker.%d", marker)
@@ -190,7 +198,12 @@ func TestPermissionTableAgreesAcrossProtocols(t *testing.T) {
 				if want := map[bool]byte{true: 0, false: 0x87}[row.allowed]; resp.ReasonCode != want {
 					t.Errorf("MQTT 5: PUBACK %#x, want %#x", resp.ReasonCode, want)
 				}
-				if got := mqttDelivered(row.mqtt); got != row.allowed {
+				pub5 := func(topic, payload string) {
+					if r, err := c5.cm.Publish(ctx(), &paho.Publish{Topic: topic, QoS: 1, Payload: []byte(payload)}); err != nil || r.ReasonCode != 0 {
+						t.Fatalf("MQTT 5 marker: %v %+v", err, r)
+					}
+				}
+				if got := mqttDelivered(pub5, row.who, row.mqtt); got != row.allowed {
 					t.Errorf("MQTT 5: publication delivered = %v, want %v", got, row.allowed)
 				}
 			case "subscribe":
@@ -211,7 +224,8 @@ func TestPermissionTableAgreesAcrossProtocols(t *testing.T) {
 				// Acknowledged either way (mochi would disconnect a refused
 				// 3.1.1 publisher); delivered only when allowed.
 				waitToken(t, c3.Publish(row.mqtt, 1, false, "x"), "MQTT 3.1.1 publish")
-				if got := mqttDelivered(row.mqtt); got != row.allowed {
+				pub3 := func(topic, payload string) { waitToken(t, c3.Publish(topic, 1, false, payload), "MQTT 3.1.1 marker") }
+				if got := mqttDelivered(pub3, row.who, row.mqtt); got != row.allowed {
 					t.Errorf("MQTT 3.1.1: publication delivered = %v, want %v", got, row.allowed)
 				}
 			case "subscribe":

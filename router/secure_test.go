@@ -54,6 +54,7 @@ type secureFixture struct {
 var fixtureRoles = []RoleConfig{
 	{Name: "guest", Permissions: []PermissionConfig{
 		{URI: "public.", Match: "prefix", Allow: []string{"subscribe"}},
+		{URI: "public.guestbook", Match: "exact", Allow: []string{"publish"}},
 	}},
 	{Name: "device", Permissions: []PermissionConfig{
 		{URI: "devices.{authid}.", Match: "prefix", Allow: []string{"publish", "subscribe"}},
