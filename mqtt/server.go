@@ -65,6 +65,7 @@ type Config struct {
 	DefaultRealm     string // the realm of clients whose identity names none
 	TokenCookie      string // the cookie that may carry a browser's JWT
 	CertAuthID       string // cn or san: the authid of a TLS client certificate
+	Bridge           Bridge // nil: nothing is bridged to WAMP
 }
 
 func (c *Config) validate() error {
@@ -133,11 +134,18 @@ func New(cfg Config) (*Server, error) {
 		InlineClient:           true,
 	})
 	s := &Server{cfg: cfg, mochi: m, log: log, conns: map[*queuedConn]struct{}{}}
-	if err := m.AddHook(&authHook{
+	ah := &authHook{
 		authority: cfg.Authority, defaultRealm: cfg.DefaultRealm, cookie: cfg.TokenCookie, certFrom: cfg.CertAuthID,
 		server: m, metrics: cfg.Metrics, log: log, sessions: map[string]*session{},
-	}, nil); err != nil {
+	}
+	if err := m.AddHook(ah, nil); err != nil {
 		return nil, fmt.Errorf("mqtt hook: %w", err)
+	}
+	if cfg.Bridge != nil {
+		// After the auth hook: a publication it refuses never reaches the hub.
+		if err := m.AddHook(&bridgeHook{bridge: cfg.Bridge, auth: ah}, nil); err != nil {
+			return nil, fmt.Errorf("mqtt hook: %w", err)
+		}
 	}
 	if err := m.AddHook(&observer{metrics: cfg.Metrics, log: log, caps: caps, evict: s.evict}, nil); err != nil {
 		return nil, fmt.Errorf("mqtt hook: %w", err)

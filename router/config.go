@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/junctionmq/junction/auth"
+	"github.com/junctionmq/junction/bridge"
 )
 
 // DefaultYAML is the documented default configuration.
@@ -28,6 +29,7 @@ type Config struct {
 	HTTP     HTTPConfig     `yaml:"http"`
 	MQTT     MQTTConfig     `yaml:"mqtt"`
 	WAMP     WAMPConfig     `yaml:"wamp"`
+	Bridge   BridgeConfig   `yaml:"bridge"`
 	Realms   []RealmConfig  `yaml:"realms"`
 	Auth     AuthConfig     `yaml:"auth"`
 	Limits   LimitsConfig   `yaml:"limits"`
@@ -62,6 +64,30 @@ type MQTTConfig struct {
 // WAMPConfig holds WAMP transport settings.
 type WAMPConfig struct {
 	PingInterval Duration `yaml:"ping_interval"`
+}
+
+// BridgeConfig carries publications between MQTT and the MQTT realm.
+type BridgeConfig struct {
+	Enabled bool               `yaml:"enabled"`
+	QoS     int                `yaml:"qos"`
+	Rules   []BridgeRuleConfig `yaml:"rules"`
+}
+
+// BridgeRuleConfig maps one subtree (see bridge.Rule).
+type BridgeRuleConfig struct {
+	MQTT    string `yaml:"mqtt"`
+	WAMP    string `yaml:"wamp"`
+	Payload string `yaml:"payload"`
+	Off     bool   `yaml:"off"`
+}
+
+// bridgeRules returns the rules in the bridge package's terms.
+func (b BridgeConfig) bridgeRules() []bridge.Rule {
+	var rules []bridge.Rule
+	for _, r := range b.Rules {
+		rules = append(rules, bridge.Rule{MQTT: r.MQTT, WAMP: r.WAMP, Payload: bridge.Mode(r.Payload), Off: r.Off})
+	}
+	return rules
 }
 
 // TLSConfig names a certificate and key; both empty means plain TCP.
@@ -321,6 +347,12 @@ func (c *Config) Validate() error {
 	}
 	if l.WriteTimeout <= 0 {
 		bad("limits.write_timeout", "must be positive")
+	}
+	if c.Bridge.QoS < 0 || c.Bridge.QoS > 2 {
+		bad("bridge.qos", "want 0, 1 or 2, got %d", c.Bridge.QoS)
+	}
+	if _, err := bridge.NewMapper(c.Bridge.bridgeRules()); err != nil {
+		bad("bridge.rules", "%v", err)
 	}
 	if c.Shutdown.DrainTimeout < 0 {
 		bad("shutdown.drain_timeout", "cannot be negative")

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/junctionmq/junction/bridge"
 	"github.com/junctionmq/junction/mqtt"
 )
 
@@ -21,6 +22,10 @@ type metrics struct {
 	refusals         *prometheus.CounterVec // reason
 	authFailures     *prometheus.CounterVec // protocol, method
 	denied           *prometheus.CounterVec // protocol, action
+	bridged          *prometheus.CounterVec // direction
+	unbridged        *prometheus.CounterVec // reason
+	// Resolved once: the hub counts every message it carries.
+	mqttToWAMP, wampToMQTT prometheus.Counter
 
 	// WAMP traffic, counted by the WAMP peers; MQTT traffic is read from
 	// mochi's own counters at scrape time, so it costs the hot path nothing.
@@ -65,10 +70,21 @@ func newMetrics() *metrics {
 			Help: "Actions refused by permissions.",
 		}, []string{"protocol", "action"}),
 	}
+	m.bridged = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "junction_bridged_messages_total",
+		Help: "Publications the bridge carried to the other protocol.",
+	}, []string{"direction"})
+	m.unbridged = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "junction_bridge_failures_total",
+		Help: "Publications that could not cross: the payload did not fit the rule's mode, or the other engine refused it.",
+	}, []string{"reason"})
+	m.mqttToWAMP = m.bridged.WithLabelValues(bridge.MQTTToWAMP)
+	m.wampToMQTT = m.bridged.WithLabelValues(bridge.WAMPToMQTT)
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.connections, m.connectionsTotal, m.evictions, m.rejected, m.refusals, m.authFailures, m.denied,
+		m.bridged, m.unbridged,
 		trafficCollector{m},
 	)
 	return m
@@ -134,6 +150,18 @@ func (m *metrics) connected(protocol, transport string) func() {
 	g.Inc()
 	return g.Dec
 }
+
+// bridgeMetrics is the hub's view of the metrics.
+type bridgeMetrics struct{ m *metrics }
+
+func (b bridgeMetrics) Bridged(direction string) {
+	if direction == bridge.MQTTToWAMP {
+		b.m.mqttToWAMP.Inc()
+	} else {
+		b.m.wampToMQTT.Inc()
+	}
+}
+func (b bridgeMetrics) Unmapped(reason string) { b.m.unbridged.WithLabelValues(reason).Inc() }
 
 // wampMetrics is the WAMP side's view of the metrics.
 type wampMetrics struct{ m *metrics }

@@ -98,7 +98,7 @@ func TestWAMPKeepaliveDropsSilentClients(t *testing.T) {
 	waitFor(t, 5*time.Second, "silent WAMP client to be dropped", func() bool {
 		return metricValue(t, r, `junction_connections{protocol="wamp",transport="websocket"}`) == 1
 	})
-	res, err := live.Call(callCtx(t), "wamp.session.count", nil, nil, nil, nil)
+	res, err := live.Call(callCtx(t), "wamp.session.count", nil, anonymousRole, nil, nil)
 	if err != nil {
 		t.Fatalf("live client lost: %v", err)
 	}

@@ -60,15 +60,17 @@ var markerTopics = map[string]string{
 }
 
 func TestPermissionTableAgreesAcrossProtocols(t *testing.T) {
-	f := newSecureFixture(t, nil)
+	// The bridge is off: each protocol's refusals are checked on their own
+	// here (TestBridgeAuthorization covers them across the bridge).
+	f := newSecureFixture(t, func(c *Config, _ *secureFixture) { c.Bridge.Enabled = false })
 	ctx := func() context.Context {
 		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		t.Cleanup(cancel)
 		return c
 	}
 
-	// Watchers see everything published in each protocol (the bridge does
-	// not exist yet), to prove that refused publishes reach no one.
+	// Watchers see everything published in each protocol, to prove that
+	// refused publishes reach no one.
 	_, mqttWatch := mqttLogin(t, "mqtt://"+mqttAddr(f.r), "watch", "backend", "backend-pw", nil)
 	mqttWatch.subscribe(t, "#", 1)
 	dets, h := ticket("backend", "backend-pw")

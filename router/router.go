@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/junctionmq/junction/auth"
+	"github.com/junctionmq/junction/bridge"
 	"github.com/junctionmq/junction/mqtt"
 	"github.com/junctionmq/junction/wamp"
 )
@@ -62,11 +63,25 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 	}
 	r := &Router{cfg: cfg, log: log, metrics: newMetrics(), auth: authority}
 	l := cfg.Limits
+	var hub *bridge.Hub
+	if cfg.Bridge.Enabled {
+		hub, err = bridge.New(bridge.Config{
+			Realm:     cfg.mqttRealm(),
+			Rules:     cfg.Bridge.bridgeRules(),
+			QoS:       byte(cfg.Bridge.QoS),
+			Authority: authority,
+			Logger:    log,
+			Metrics:   bridgeMetrics{r.metrics},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
 	var realms []wamp.Realm
 	for _, rc := range cfg.Realms {
 		realms = append(realms, wamp.Realm{Name: rc.Name})
 	}
-	r.wamp, err = wamp.New(wamp.Config{
+	wcfg := wamp.Config{
 		Realms:         realms,
 		MaxMessageSize: l.MaxMessageSize,
 		QueueSize:      l.WAMPQueue,
@@ -78,11 +93,15 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 		Authority:      authority,
 		TokenCookie:    cfg.Auth.JWT.Cookie,
 		CertAuthID:     cfg.HTTP.TLS.CertAuthID,
-	})
+	}
+	if hub != nil {
+		wcfg.Bridge = hub
+	}
+	r.wamp, err = wamp.New(wcfg)
 	if err != nil {
 		return nil, err
 	}
-	r.mqtt, err = mqtt.New(mqtt.Config{
+	mcfg := mqtt.Config{
 		MaxMessageSize:   l.MaxMessageSize,
 		WriteQueue:       l.MQTTQueue,
 		WriteBuffer:      l.MQTTWriteBuffer,
@@ -97,10 +116,17 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 		DefaultRealm:     cfg.mqttRealm(),
 		TokenCookie:      cfg.Auth.JWT.Cookie,
 		CertAuthID:       cfg.MQTT.TLS.CertAuthID,
-	})
+	}
+	if hub != nil {
+		mcfg.Bridge = hub
+	}
+	r.mqtt, err = mqtt.New(mcfg)
 	if err != nil {
 		r.wamp.Close()
 		return nil, err
+	}
+	if hub != nil {
+		hub.Connect(r.mqtt, r.wamp.BridgeEngine())
 	}
 	r.metrics.mqttInfo = func() *mqttCounters {
 		i := r.mqtt.Info()

@@ -267,6 +267,7 @@ type authorizer struct {
 	authority Authority
 	metrics   Metrics
 	log       *slog.Logger
+	bridge    Bridge // set in the realm bridged to MQTT
 }
 
 func (z authorizer) Authorize(sess *nxwamp.Session, msg nxwamp.Message) (bool, error) {
@@ -310,6 +311,13 @@ func (z authorizer) Authorize(sess *nxwamp.Session, msg nxwamp.Message) (bool, e
 			}
 		}
 		opts[nxwamp.OptDiscloseMe] = true
+	}
+	if z.bridge != nil {
+		if m, ok := msg.(*nxwamp.Publish); ok {
+			if pub, ok := publication(m); ok {
+				z.bridge.FromWAMP(pub)
+			}
+		}
 	}
 	return true, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/junctionmq/junction/auth"
+	"github.com/junctionmq/junction/bridge"
 )
 
 // Subprotocols are the WebSocket subprotocols this package speaks.
@@ -55,6 +56,7 @@ type Config struct {
 	Authority      Authority
 	TokenCookie    string // the cookie that may carry a browser's JWT
 	CertAuthID     string // cn or san: the authid of a TLS client certificate
+	Bridge         Bridge // nil: nothing is bridged to MQTT
 }
 
 func (c *Config) validate() error {
@@ -82,6 +84,7 @@ type Server struct {
 	nexus   nxrouter.Router
 	peerCfg *peerConfig
 	log     *slog.Logger
+	hub     *hubPublisher // the bridge's session; nil without a bridge
 }
 
 // New starts a nexus router with the configured realms.
@@ -91,20 +94,39 @@ func New(cfg Config) (*Server, error) {
 	}
 	log := cfg.Logger.With("component", "wamp")
 	nxcfg := &nxrouter.Config{}
+	bridged := false
 	for _, r := range cfg.Realms {
 		a := &authn{realm: r.Name, authority: cfg.Authority, metrics: cfg.Metrics, log: log, cookie: cfg.TokenCookie, certFrom: cfg.CertAuthID, timeout: cfg.ConnectTimeout}
-		nxcfg.RealmConfigs = append(nxcfg.RealmConfigs, &nxrouter.RealmConfig{
+		rc := &nxrouter.RealmConfig{
 			URI:            nxwamp.URI(r.Name),
 			AllowDisclose:  true,
 			Authenticators: a.authenticators(),
-			Authorizer:     authorizer{realm: r.Name, authority: cfg.Authority, metrics: cfg.Metrics, log: log},
-		})
+		}
+		z := authorizer{realm: r.Name, authority: cfg.Authority, metrics: cfg.Metrics, log: log}
+		if cfg.Bridge != nil && cfg.Bridge.Realm() == r.Name {
+			bridged = true
+			z.bridge = cfg.Bridge
+			rc.SubscriptionObserver = subscriptionObserver{bridge: cfg.Bridge, log: log.With("realm", r.Name)}
+		}
+		rc.Authorizer = z
+		nxcfg.RealmConfigs = append(nxcfg.RealmConfigs, rc)
+	}
+	if cfg.Bridge != nil && !bridged {
+		return nil, fmt.Errorf("wamp config: the bridged realm %q is not configured", cfg.Bridge.Realm())
 	}
 	nexus, err := nxrouter.NewRouter(nxcfg, nexusLogger{log})
 	if err != nil {
 		return nil, fmt.Errorf("starting nexus: %w", err)
 	}
+	var hub *hubPublisher
+	if cfg.Bridge != nil {
+		if hub, err = newHubPublisher(nexus, cfg.Bridge.Realm(), log); err != nil {
+			nexus.Close()
+			return nil, err
+		}
+	}
 	return &Server{
+		hub:   hub,
 		nexus: nexus,
 		log:   log,
 		peerCfg: &peerConfig{
@@ -117,6 +139,15 @@ func New(cfg Config) (*Server, error) {
 			metrics:        cfg.Metrics,
 		},
 	}, nil
+}
+
+// BridgeEngine returns what the hub publishes into WAMP with; nil without a
+// bridge.
+func (s *Server) BridgeEngine() bridge.WAMPEngine {
+	if s.hub == nil {
+		return nil
+	}
+	return s.hub
 }
 
 // Nexus returns the underlying router, for in-process clients.
@@ -204,7 +235,12 @@ func (s *Server) serve(f frames, ser serialize.Serializer, transport, protocol s
 // Close ends every session with GOODBYE wamp.close.system_shutdown and stops
 // the router. It returns when every session's GOODBYE has been flushed or its
 // write timeout has passed.
-func (s *Server) Close() { s.nexus.Close() }
+func (s *Server) Close() {
+	if s.hub != nil {
+		s.hub.close()
+	}
+	s.nexus.Close()
+}
 
 // nexusLogger turns nexus' printf logging into slog. nexus logs routine events
 // as plain lines and trouble with a "!!!" prefix.

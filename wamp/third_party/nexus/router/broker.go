@@ -90,7 +90,32 @@ type broker struct {
 	log           stdlog.StdLog
 	debug         bool
 	filterFactory FilterFactory
+
+	observer SubscriptionObserver // JUNCTION PATCH; may be nil
 }
+
+// JUNCTION PATCH: SubscriptionObserver is told of subscription changes by the
+// broker's own goroutine, in the order they happen, before any later
+// publication is routed. Junction's bridge keeps its index of WAMP interest
+// with it (so an MQTT message published just after a WAMP client got its
+// SUBSCRIBED is not missed, which the asynchronous meta events cannot
+// promise) and sends retained events to a new subscriber right after its
+// SUBSCRIBED. The methods must not block and must not call into the broker.
+type SubscriptionObserver interface {
+	// Subscribed is called after SUBSCRIBED was queued for subscriber.
+	// created says whether the subscription (topic, match) is new.
+	Subscribed(subscriber *wamp.Session, subscription wamp.ID, topic wamp.URI, match string, options wamp.Dict, created bool)
+	// Deleted is called when the last subscriber of (topic, match) is gone.
+	Deleted(topic wamp.URI, match string)
+}
+
+// JUNCTION PATCH: PublisherOverride is the PUBLISH option with which a local
+// (in-process) publisher names the identity to disclose in its stead: a dict
+// whose entries replace the disclosed "publisher", "publisher_authid" and
+// "publisher_authrole" and may add custom "_..." details. Junction's bridge
+// uses it to disclose the MQTT client behind a bridged message. The option
+// of a remote session is ignored.
+const PublisherOverride = "_junction_publisher"
 
 // newBroker returns a new default broker implementation instance.
 func newBroker(logger stdlog.StdLog, strictURI, allowDisclose, debug bool, publishFilter FilterFactory, evntCfgs []*TopicEventHistoryConfig) (*broker, error) { //nolint:lll
@@ -467,6 +492,9 @@ func (b *broker) syncSubscribe(subscriber *wamp.Session, msg *wamp.Subscribe, ma
 
 	// Tell sender the new subscription ID.
 	b.trySend(subscriber, &wamp.Subscribed{Request: msg.Request, Subscription: sub.id})
+	if b.observer != nil { // JUNCTION PATCH
+		b.observer.Subscribed(subscriber, sub.id, sub.topic, sub.match, msg.Options, !existingSub)
+	}
 
 	if !existingSub {
 		b.syncPubSubCreateMeta(subscriber.ID, sub)
@@ -481,6 +509,9 @@ func (b *broker) syncSubscribe(subscriber *wamp.Session, msg *wamp.Subscribe, ma
 func (b *broker) syncDelSubscription(sub *subscription) {
 	// Remove ID -> subscription.
 	delete(b.subscriptions, sub.id)
+	if b.observer != nil { // JUNCTION PATCH
+		b.observer.Deleted(sub.topic, sub.match)
+	}
 
 	// Delete topic -> subscription
 	switch sub.match {
@@ -770,6 +801,10 @@ func prepareEvent(pub *wamp.Session, msg *wamp.Publish, pubID wamp.ID, sub *subs
 	}
 	if disclose && subscriber != nil && subscriber.HasFeature(wamp.RoleSubscriber, wamp.FeaturePubIdent) {
 		disclosePublisher(pub, event.Details)
+		// JUNCTION PATCH: a local publisher may disclose another identity.
+		if override, ok := msg.Options[PublisherOverride].(wamp.Dict); ok && pub.IsLocal() {
+			maps.Copy(event.Details, override)
+		}
 	}
 
 	// TODO: Handle publication trust levels.

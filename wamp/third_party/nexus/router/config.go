@@ -44,6 +44,9 @@ type RealmConfig struct {
 	Authenticators []auth.Authenticator
 	// Authorizer called for each message.
 	Authorizer Authorizer
+	// JUNCTION PATCH: SubscriptionObserver, if set, is told of every
+	// subscription change, synchronously in the broker (see broker.go).
+	SubscriptionObserver SubscriptionObserver
 	// Require authentication for local clients. Normally local clients are
 	// always trusted. Setting this treats local clients the same as remote.
 	RequireLocalAuth bool `json:"require_local_auth"`

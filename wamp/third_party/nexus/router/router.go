@@ -382,6 +382,7 @@ func (r *router) addRealm(config *RealmConfig) (*realm, error) {
 	if err != nil {
 		return nil, err
 	}
+	broker.observer = config.SubscriptionObserver // JUNCTION PATCH
 	realm, err := newRealm(
 		config,
 		broker,

@@ -1,0 +1,286 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/junctionmq/junction/auth"
+)
+
+// MQTTMessage is a publication as the MQTT side sees it.
+type MQTTMessage struct {
+	Topic string
+	MQTTPayload
+	QoS       byte
+	Retain    bool
+	V5        bool          // published over MQTT 5, so its properties count
+	Publisher auth.Identity // the MQTT client (ClientID set); zero for bridged messages
+}
+
+// WAMPMessage is a publication as the WAMP side sees it.
+type WAMPMessage struct {
+	URI string
+	WAMPPayload
+	Retain bool
+	// Disclose names the publisher to subscribers that announced publisher
+	// identification; nil discloses nothing.
+	Disclose *Disclosed
+}
+
+// Disclosed is the identity of a bridged message's publisher, as WAMP event
+// details publisher_authid, publisher_authrole and _client_id.
+type Disclosed struct {
+	AuthID, AuthRole, ClientID string
+}
+
+// RetainedEvent is a retained message in its WAMP form.
+type RetainedEvent struct {
+	URI string
+	WAMPPayload
+}
+
+// MQTTEngine is what the hub needs of the MQTT side.
+type MQTTEngine interface {
+	// HasSubscribers reports whether any MQTT session, connected or not,
+	// subscribes to a filter matching topic.
+	HasSubscribers(topic string) bool
+	// Publish delivers to MQTT subscribers, and stores a retained message.
+	Publish(MQTTMessage) error
+	// Retained returns the retained messages matching an MQTT filter.
+	Retained(filter string) []MQTTMessage
+}
+
+// WAMPEngine is what the hub needs of the WAMP side.
+type WAMPEngine interface {
+	// Publish delivers to the bridged realm's WAMP subscribers.
+	Publish(WAMPMessage) error
+}
+
+// Authority says whether a rule discloses a publisher's identity.
+// *auth.Authority implements it.
+type Authority interface {
+	Discloses(id auth.Identity, action auth.Action, uri string) bool
+}
+
+// Metrics receives what the hub counts. The router implements it.
+type Metrics interface {
+	Bridged(direction string) // "mqtt_to_wamp" or "wamp_to_mqtt"
+	Unmapped(reason string)   // a message that could not cross: "payload", "engine"
+}
+
+// Directions of Metrics.Bridged.
+const (
+	MQTTToWAMP = "mqtt_to_wamp"
+	WAMPToMQTT = "wamp_to_mqtt"
+)
+
+// Config is everything a Hub needs.
+type Config struct {
+	Realm     string // the WAMP realm that MQTT's topic space is bridged to
+	Rules     []Rule
+	QoS       byte // QoS of WAMP events published into MQTT: 0, 1 or 2
+	Authority Authority
+	Logger    *slog.Logger
+	Metrics   Metrics
+}
+
+// Hub carries publications between MQTT and one WAMP realm. It is the only
+// place that decides whether a message crosses: each engine delivers a
+// publication natively and hands it to the hub once; the hub maps it and
+// delivers it through the other engine, whose own publications it is never
+// handed back. So a message crosses exactly once, and never loops.
+//
+// The hub listens only where the other side has interest: an MQTT message
+// is mapped only if a WAMP subscription matches it (the index is kept from
+// nexus' subscription changes), and a WAMP event only if an MQTT session
+// subscribes to its topic (mochi's own topic tree answers) or it is to be
+// retained.
+//
+// FromMQTT and FromWAMP are called on the publisher's own goroutine and
+// deliver before they return: messages of one publisher keep their order,
+// and an MQTT QoS 1/2 publisher is acknowledged only after the hub has
+// handed its message to WAMP.
+type Hub struct {
+	cfg      Config
+	mapper   *Mapper
+	interest *interest
+	log      *slog.Logger
+
+	mqtt atomic.Pointer[MQTTEngine]
+	wamp atomic.Pointer[WAMPEngine]
+
+	lastLog atomic.Int64 // unix nanoseconds of the last rate-limited warning
+}
+
+// ErrConfig is wrapped by New's errors.
+var ErrConfig = errors.New("invalid bridge config")
+
+// New checks cfg and returns a hub with no engines yet (see Connect).
+func New(cfg Config) (*Hub, error) {
+	var errs []error
+	if cfg.Realm == "" {
+		errs = append(errs, errors.New("Realm is required"))
+	}
+	if cfg.QoS > 2 {
+		errs = append(errs, errors.New("QoS must be 0, 1 or 2"))
+	}
+	if cfg.Logger == nil || cfg.Metrics == nil || cfg.Authority == nil {
+		errs = append(errs, errors.New("Logger, Metrics and Authority are required"))
+	}
+	m, err := NewMapper(cfg.Rules)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return &Hub{cfg: cfg, mapper: m, interest: newInterest(), log: cfg.Logger.With("component", "bridge")}, nil
+}
+
+// Connect gives the hub its engines. Until then nothing crosses.
+func (h *Hub) Connect(m MQTTEngine, w WAMPEngine) {
+	h.mqtt.Store(&m)
+	h.wamp.Store(&w)
+}
+
+// Realm is the WAMP realm bridged to MQTT.
+func (h *Hub) Realm() string { return h.cfg.Realm }
+
+// Mapper returns the hub's topic mapping.
+func (h *Hub) Mapper() *Mapper { return h.mapper }
+
+// FromMQTT is handed every MQTT publication that passed authorization,
+// except those the hub itself injected.
+func (h *Hub) FromMQTT(m MQTTMessage) {
+	if h.interest.empty() {
+		return
+	}
+	wp := h.wamp.Load()
+	if wp == nil {
+		return
+	}
+	uri, mode, ok := h.mapper.ToWAMP(m.Topic)
+	if !ok || !h.interest.match(uri) {
+		return
+	}
+	payload, err := FromMQTT(m.MQTTPayload, m.V5, mode)
+	if err != nil {
+		h.cfg.Metrics.Unmapped("payload")
+		h.warn("MQTT message not bridged to WAMP: payload does not fit the rule's mode",
+			"topic", m.Topic, "mode", string(mode), "client", m.Publisher.ClientID, "error", err)
+		return
+	}
+	out := WAMPMessage{URI: uri, WAMPPayload: payload, Retain: m.Retain}
+	if h.cfg.Authority.Discloses(m.Publisher, auth.ActionPublish, uri) {
+		out.Disclose = &Disclosed{AuthID: m.Publisher.AuthID, AuthRole: m.Publisher.Role, ClientID: m.Publisher.ClientID}
+	}
+	if err := (*wp).Publish(out); err != nil {
+		h.cfg.Metrics.Unmapped("engine")
+		h.warn("MQTT message not bridged to WAMP", "topic", m.Topic, "error", err)
+		return
+	}
+	h.cfg.Metrics.Bridged(MQTTToWAMP)
+}
+
+// FromWAMP is handed every WAMP publication in the bridged realm that passed
+// authorization, except those the hub itself made.
+func (h *Hub) FromWAMP(m WAMPMessage) {
+	mp := h.mqtt.Load()
+	if mp == nil {
+		return
+	}
+	topic, mode, ok := h.mapper.ToMQTT(m.URI)
+	if !ok {
+		if m.Retain {
+			h.log.Debug("WAMP retained event not stored: its topic is not bridged", "uri", m.URI)
+		}
+		return
+	}
+	if !m.Retain && !(*mp).HasSubscribers(topic) {
+		return
+	}
+	payload, err := ToMQTT(m.WAMPPayload, mode)
+	if err != nil {
+		h.cfg.Metrics.Unmapped("payload")
+		h.warn("WAMP event not bridged to MQTT: payload does not fit the rule's mode",
+			"uri", m.URI, "mode", string(mode), "error", err)
+		return
+	}
+	if err := (*mp).Publish(MQTTMessage{Topic: topic, MQTTPayload: payload, QoS: h.cfg.QoS, Retain: m.Retain, V5: true}); err != nil {
+		h.cfg.Metrics.Unmapped("engine")
+		h.warn("WAMP event not bridged to MQTT", "uri", m.URI, "error", err)
+		return
+	}
+	h.cfg.Metrics.Bridged(WAMPToMQTT)
+}
+
+// Subscribed tells the hub that a WAMP subscription pattern has its first
+// subscriber in the bridged realm.
+func (h *Hub) Subscribed(p Pattern) { h.interest.add(normalize(p)) }
+
+// Unsubscribed tells the hub that a pattern lost its last subscriber.
+func (h *Hub) Unsubscribed(p Pattern) { h.interest.remove(normalize(p)) }
+
+func normalize(p Pattern) Pattern {
+	if p.Match == "" {
+		p.Match = MatchExact
+	}
+	return p
+}
+
+// Retained returns, in WAMP form, the retained message of every bridged topic
+// the pattern matches: what a WAMP subscription with get_retained receives.
+// The store is the MQTT side's, so both protocols see the same messages.
+func (h *Hub) Retained(p Pattern) []RetainedEvent {
+	p = normalize(p)
+	mp := h.mqtt.Load()
+	if mp == nil {
+		return nil
+	}
+	filter := h.mapper.Subtrees(p)
+	if filter == "" {
+		return nil
+	}
+	var out []RetainedEvent
+	for _, m := range (*mp).Retained(filter) {
+		uri, mode, ok := h.mapper.ToWAMP(m.Topic)
+		if !ok || !patternMatches(p, uri) {
+			continue
+		}
+		payload, err := FromMQTT(m.MQTTPayload, m.V5, mode)
+		if err != nil {
+			h.cfg.Metrics.Unmapped("payload")
+			continue
+		}
+		out = append(out, RetainedEvent{URI: uri, WAMPPayload: payload})
+	}
+	return out
+}
+
+// patternMatches matches as nexus does (see interest.match).
+func patternMatches(p Pattern, uri string) bool {
+	switch p.Match {
+	case MatchPrefix:
+		return strings.HasPrefix(uri, p.URI)
+	case MatchWildcard:
+		w, comps := strings.Split(p.URI, "."), strings.Split(uri, ".")
+		return len(w) == len(comps) && wildcardMatch(w, comps)
+	default:
+		return uri == p.URI
+	}
+}
+
+// warn logs at most one line a second: a bad publisher can send thousands.
+func (h *Hub) warn(msg string, args ...any) {
+	now := time.Now().UnixNano()
+	last := h.lastLog.Load()
+	if now-last < int64(time.Second) || !h.lastLog.CompareAndSwap(last, now) {
+		h.log.Debug(msg, args...)
+		return
+	}
+	h.log.Warn(msg, args...)
+}

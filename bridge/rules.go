@@ -1,0 +1,296 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Rule maps one subtree between the protocols. A rule names its subtree by
+// an MQTT root topic, a WAMP root URI, or both:
+//
+//   - both: the subtree is re-rooted. MQTT "devices/#" with WAMP
+//     "com.acme.devices." makes devices/7/temp com.acme.devices.7.temp, and
+//     devices itself com.acme.devices. Below the roots the levels map by the
+//     escaping rule of TopicToURI.
+//   - one: the other root is its image under the default mapping; the rule
+//     only chooses the payload mode or switches bridging off there.
+//
+// The most specific rule wins: the one with the most root levels on the side
+// the message comes from.
+type Rule struct {
+	MQTT    string // "root/#" or "#"; "" when only WAMP is given
+	WAMP    string // "root." or "" for every URI; when only MQTT is given, derived
+	Payload Mode   // payload mode below the roots
+	Off     bool   // messages below the roots are not bridged
+}
+
+// rule is a Rule with its roots split into levels and components.
+type rule struct {
+	mqtt    []string // root levels; empty for "#"
+	wamp    []string // root components; empty for ""
+	payload Mode
+	off     bool
+}
+
+// Mapper maps topics and URIs by the rules and the default escaping, and
+// refuses what must never cross: MQTT topics whose first level starts with
+// '$' ($SYS, $share, $rpc) and WAMP URIs in the "wamp." meta namespace.
+//
+// A name is bridged only if it maps back to itself: under a rule that
+// re-roots MQTT devices/# at com.acme.devices., WAMP devices.7 would become
+// MQTT devices/7, which is com.acme.devices.7 in WAMP, so devices.7 is not
+// bridged. Every bridged message has one name on each side.
+type Mapper struct {
+	byMQTT []rule // most root levels first
+	byWAMP []rule // most root components first
+}
+
+// ErrRule is wrapped by NewMapper's errors.
+var ErrRule = errors.New("invalid bridge rule")
+
+// NewMapper checks the rules and returns their Mapper.
+func NewMapper(rules []Rule) (*Mapper, error) {
+	m := &Mapper{}
+	seenMQTT, seenWAMP := map[string]bool{}, map[string]bool{}
+	for i, r := range rules {
+		var cr rule
+		switch r.Payload {
+		case "", ModeAuto, ModeRaw, ModeJSON:
+		default:
+			return nil, fmt.Errorf("%w %d: payload %q is not auto, raw or json", ErrRule, i, r.Payload)
+		}
+		cr.payload, cr.off = r.Payload, r.Off
+		if r.MQTT == "" && r.WAMP == "" {
+			return nil, fmt.Errorf("%w %d: give mqtt, wamp or both", ErrRule, i)
+		}
+		if r.MQTT != "" {
+			root, ok := strings.CutSuffix(r.MQTT, "#")
+			if !ok || (root != "" && !strings.HasSuffix(root, "/")) || strings.ContainsAny(root, "+#") || strings.HasPrefix(root, "$") {
+				return nil, fmt.Errorf("%w %d: mqtt %q must be a topic followed by /#, or #", ErrRule, i, r.MQTT)
+			}
+			root = strings.TrimSuffix(root, "/")
+			if root != "" {
+				cr.mqtt = strings.Split(root, "/")
+			}
+		}
+		if r.WAMP != "" {
+			root, ok := strings.CutSuffix(r.WAMP, ".")
+			if !ok || root == "" || strings.ContainsAny(root, " \t\n#") || strings.Contains(root, "..") || strings.HasPrefix(root, ".") {
+				return nil, fmt.Errorf("%w %d: wamp %q must be a URI followed by a dot", ErrRule, i, r.WAMP)
+			}
+			if root == "wamp" || strings.HasPrefix(root, "wamp.") {
+				return nil, fmt.Errorf("%w %d: the wamp.* meta namespace is never bridged", ErrRule, i)
+			}
+			cr.wamp = strings.Split(root, ".")
+		}
+		switch {
+		case r.MQTT == "":
+			cr.mqtt = splitNonEmpty(URIToTopic(strings.Join(cr.wamp, ".")), "/")
+		case r.WAMP == "":
+			cr.wamp = splitNonEmpty(TopicToURI(strings.Join(cr.mqtt, "/")), ".")
+			if len(cr.mqtt) == 0 {
+				cr.wamp = nil
+			}
+		}
+		km, kw := strings.Join(cr.mqtt, "/"), strings.Join(cr.wamp, ".")
+		if seenMQTT[km] || seenWAMP[kw] {
+			return nil, fmt.Errorf("%w %d: another rule has the root %q / %q", ErrRule, i, km, kw)
+		}
+		seenMQTT[km], seenWAMP[kw] = true, true
+		m.byMQTT = append(m.byMQTT, cr)
+		m.byWAMP = append(m.byWAMP, cr)
+	}
+	sort.SliceStable(m.byMQTT, func(i, j int) bool { return len(m.byMQTT[i].mqtt) > len(m.byMQTT[j].mqtt) })
+	sort.SliceStable(m.byWAMP, func(i, j int) bool { return len(m.byWAMP[i].wamp) > len(m.byWAMP[j].wamp) })
+	return m, nil
+}
+
+func splitNonEmpty(s, sep string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, sep)
+}
+
+// ToWAMP maps an MQTT topic name to its URI and payload mode; ok is false
+// when the topic is not bridged.
+func (m *Mapper) ToWAMP(topic string) (uri string, mode Mode, ok bool) {
+	uri, mode, ok = m.toWAMP(topic)
+	if !ok {
+		return "", "", false
+	}
+	if back, _, ok := m.toMQTT(uri); !ok || back != topic {
+		return "", "", false
+	}
+	return uri, mode, true
+}
+
+// ToMQTT maps a URI to its MQTT topic name and payload mode; ok is false when
+// the URI is not bridged.
+func (m *Mapper) ToMQTT(uri string) (topic string, mode Mode, ok bool) {
+	topic, mode, ok = m.toMQTT(uri)
+	if !ok {
+		return "", "", false
+	}
+	if back, _, ok := m.toWAMP(topic); !ok || back != uri {
+		return "", "", false
+	}
+	return topic, mode, true
+}
+
+func (m *Mapper) toWAMP(topic string) (string, Mode, bool) {
+	if topic == "" || topic[0] == '$' {
+		return "", "", false
+	}
+	var uri string
+	mode := ModeAuto
+	r := m.ruleForTopic(topic)
+	if r == nil {
+		uri = TopicToURI(topic)
+	} else {
+		if r.off {
+			return "", "", false
+		}
+		mode = r.payload
+		rest := restAfter(topic, r.mqtt, "/")
+		switch {
+		case len(r.wamp) == 0:
+			uri = TopicToURI(rest)
+		case rest == "" && len(r.mqtt) > 0 && len(topic) == len(strings.Join(r.mqtt, "/")):
+			uri = strings.Join(r.wamp, ".")
+		default:
+			uri = strings.Join(r.wamp, ".") + "." + TopicToURI(rest)
+		}
+	}
+	if uri == "wamp" || strings.HasPrefix(uri, "wamp.") {
+		return "", "", false
+	}
+	if mode == "" {
+		mode = ModeAuto
+	}
+	return uri, mode, true
+}
+
+func (m *Mapper) toMQTT(uri string) (string, Mode, bool) {
+	if uri == "" || uri == "wamp" || strings.HasPrefix(uri, "wamp.") {
+		return "", "", false
+	}
+	var topic string
+	mode := ModeAuto
+	r := m.ruleForURI(uri)
+	if r == nil {
+		topic = URIToTopic(uri)
+	} else {
+		if r.off {
+			return "", "", false
+		}
+		mode = r.payload
+		rest := restAfter(uri, r.wamp, ".")
+		switch {
+		case len(r.mqtt) == 0:
+			topic = URIToTopic(rest)
+		case len(uri) == len(strings.Join(r.wamp, ".")):
+			topic = strings.Join(r.mqtt, "/")
+		default:
+			topic = strings.Join(r.mqtt, "/") + "/" + URIToTopic(rest)
+		}
+	}
+	if topic == "" || topic[0] == '$' {
+		return "", "", false
+	}
+	if mode == "" {
+		mode = ModeAuto
+	}
+	return topic, mode, true
+}
+
+// ruleForTopic returns the most specific rule whose MQTT root holds topic.
+func (m *Mapper) ruleForTopic(topic string) *rule {
+	for i := range m.byMQTT {
+		if under(topic, m.byMQTT[i].mqtt, "/") {
+			return &m.byMQTT[i]
+		}
+	}
+	return nil
+}
+
+func (m *Mapper) ruleForURI(uri string) *rule {
+	for i := range m.byWAMP {
+		if under(uri, m.byWAMP[i].wamp, ".") {
+			return &m.byWAMP[i]
+		}
+	}
+	return nil
+}
+
+// under reports whether name is root or below it; an empty root holds
+// everything.
+func under(name string, root []string, sep string) bool {
+	for i, part := range root {
+		if !strings.HasPrefix(name, part) {
+			return false
+		}
+		name = name[len(part):]
+		if i < len(root)-1 || name != "" {
+			if !strings.HasPrefix(name, sep) {
+				return false
+			}
+			name = name[len(sep):]
+		}
+	}
+	return true
+}
+
+// restAfter returns what follows root and its separator in name, which
+// under(name, root, sep) holds.
+func restAfter(name string, root []string, sep string) string {
+	if len(root) == 0 {
+		return name
+	}
+	n := len(strings.Join(root, sep))
+	if len(name) <= n {
+		return ""
+	}
+	return name[n+len(sep):]
+}
+
+// Subtrees returns, for a WAMP subscription pattern, an MQTT filter whose
+// matches include the MQTT image of every URI the pattern can match, for
+// reading retained messages; callers filter the results exactly. It is "#"
+// unless a narrower filter is sure to be enough.
+func (m *Mapper) Subtrees(p Pattern) string {
+	comps := strings.Split(p.URI, ".")
+	switch p.Match {
+	case MatchExact, "":
+		if t, _, ok := m.ToMQTT(p.URI); ok {
+			return t
+		}
+		return ""
+	case MatchPrefix:
+		comps = comps[:len(comps)-1] // the last component may be partial
+	case MatchWildcard:
+		for i, c := range comps {
+			if c == "" {
+				comps = comps[:i]
+				break
+			}
+		}
+	}
+	if len(comps) == 0 {
+		return "#"
+	}
+	root := strings.Join(comps, ".")
+	// A rule rooted at or below root sends part of the subtree elsewhere.
+	for _, r := range m.byWAMP {
+		if len(r.wamp) >= len(comps) && under(strings.Join(r.wamp, "."), comps, ".") {
+			return "#"
+		}
+	}
+	t, _, ok := m.toMQTT(root)
+	if !ok {
+		return "#"
+	}
+	return t + "/#"
+}

@@ -1,0 +1,100 @@
+package mqtt
+
+import (
+	"errors"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/junctionmq/junction/bridge"
+)
+
+// Bridge is the hub as the MQTT side sees it; *bridge.Hub implements it.
+type Bridge interface {
+	FromMQTT(bridge.MQTTMessage)
+}
+
+// bridgeHook hands the hub every publication that passed authorization. It is
+// added after the auth hook, whose refusals stop mochi's OnPublish chain, and
+// runs on the publisher's goroutine before mochi acknowledges QoS 1 and 2:
+// the PUBACK or PUBREC says the hub has the message.
+type bridgeHook struct {
+	mochi.HookBase
+	bridge Bridge
+	auth   *authHook
+}
+
+func (h *bridgeHook) ID() string           { return "junction-bridge" }
+func (h *bridgeHook) Provides(b byte) bool { return b == mochi.OnPublish }
+
+func (h *bridgeHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline { // the hub's own publications, and nothing else, come inline
+		return pk, nil
+	}
+	m := bridge.MQTTMessage{
+		Topic:       pk.TopicName,
+		MQTTPayload: payloadOf(pk),
+		QoS:         pk.FixedHeader.Qos,
+		Retain:      pk.FixedHeader.Retain,
+		V5:          cl.Properties.ProtocolVersion == 5,
+	}
+	if s := h.auth.session(cl); s != nil {
+		m.Publisher = s.id
+	}
+	h.bridge.FromMQTT(m)
+	return pk, nil
+}
+
+func payloadOf(pk packets.Packet) bridge.MQTTPayload {
+	p := bridge.MQTTPayload{Payload: pk.Payload, ContentType: pk.Properties.ContentType}
+	if pk.Properties.PayloadFormatFlag {
+		f := pk.Properties.PayloadFormat
+		p.PayloadFormat = &f
+	}
+	return p
+}
+
+// HasSubscribers implements bridge.MQTTEngine with mochi's topic tree, which
+// holds the subscriptions of offline persistent sessions too.
+func (s *Server) HasSubscribers(topic string) bool {
+	subs := s.mochi.Topics.Subscribers(topic)
+	return len(subs.Subscriptions) > 0 || len(subs.Shared) > 0 || len(subs.InlineSubscriptions) > 0
+}
+
+// Publish implements bridge.MQTTEngine: the message enters mochi as the
+// inline client's, so mochi delivers it at min(QoS, each subscription's
+// granted QoS), queues it for offline persistent sessions, checks each
+// delivery against the subscriber's permissions, and retains it.
+func (s *Server) Publish(m bridge.MQTTMessage) error {
+	inline, ok := s.mochi.Clients.Get(mochi.InlineClientId)
+	if !ok {
+		return errors.New("mochi has no inline client")
+	}
+	pk := packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: m.QoS, Retain: m.Retain},
+		TopicName:   m.Topic,
+		Payload:     m.Payload,
+		PacketID:    uint16(max(m.QoS, 1)), // mochi's own inline Publish does the same: never used, but checked
+		Properties:  packets.Properties{ContentType: m.ContentType},
+	}
+	if m.PayloadFormat != nil {
+		pk.Properties.PayloadFormat = *m.PayloadFormat
+		pk.Properties.PayloadFormatFlag = true
+	}
+	return s.mochi.InjectPacket(inline, pk)
+}
+
+// Retained implements bridge.MQTTEngine.
+func (s *Server) Retained(filter string) []bridge.MQTTMessage {
+	var out []bridge.MQTTMessage
+	for _, pk := range s.mochi.Topics.Messages(filter) {
+		out = append(out, bridge.MQTTMessage{
+			Topic:       pk.TopicName,
+			MQTTPayload: payloadOf(pk),
+			QoS:         pk.FixedHeader.Qos,
+			Retain:      true,
+			V5:          true, // properties are empty when the publisher spoke 3.1.1
+		})
+	}
+	return out
+}

@@ -1,0 +1,168 @@
+package wamp
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/gammazero/nexus/v3/client"
+	nxrouter "github.com/gammazero/nexus/v3/router"
+	"github.com/gammazero/nexus/v3/transport/serialize"
+	nxwamp "github.com/gammazero/nexus/v3/wamp"
+
+	"github.com/junctionmq/junction/bridge"
+)
+
+// Bridge is the hub as the WAMP side sees it; *bridge.Hub implements it.
+type Bridge interface {
+	// Realm is the one WAMP realm bridged to MQTT.
+	Realm() string
+	FromWAMP(bridge.WAMPMessage)
+	Subscribed(bridge.Pattern)
+	Unsubscribed(bridge.Pattern)
+	Retained(bridge.Pattern) []bridge.RetainedEvent
+}
+
+// Options of PUBLISH and SUBSCRIBE that the bridge reads.
+const (
+	optRetain      = "retain"       // PUBLISH: keep as the topic's retained event
+	optGetRetained = "get_retained" // SUBSCRIBE: send the retained events first
+)
+
+// publication is what the authorizer hands the bridge for an allowed
+// PUBLISH: its front door, where the message is known to be authorized and
+// is still on its publisher's goroutine, so the bridge keeps its order.
+func publication(m *nxwamp.Publish) (bridge.WAMPMessage, bool) {
+	for _, k := range []string{"eligible", "eligible_authid", "eligible_authrole", nxwamp.OptPPTScheme} {
+		// Addressed to chosen WAMP sessions, or an opaque payload: not for MQTT.
+		if _, ok := m.Options[k]; ok {
+			return bridge.WAMPMessage{}, false
+		}
+	}
+	retain, _ := m.Options[optRetain].(bool)
+	return bridge.WAMPMessage{
+		URI:         string(m.Topic),
+		WAMPPayload: bridge.WAMPPayload{Args: m.Arguments, Kwargs: m.ArgumentsKw},
+		Retain:      retain,
+	}, true
+}
+
+// subscriptionObserver tells the bridge of the bridged realm's WAMP
+// subscriptions, from inside nexus' broker (see the nexus patch), and sends
+// retained events to a subscriber that asks for them.
+type subscriptionObserver struct {
+	bridge Bridge
+	log    *slog.Logger
+}
+
+func (o subscriptionObserver) Subscribed(sess *nxwamp.Session, subID nxwamp.ID, topic nxwamp.URI, match string, opts nxwamp.Dict, created bool) {
+	p := bridge.Pattern{URI: string(topic), Match: match}
+	if created {
+		o.bridge.Subscribed(p)
+	}
+	if get, _ := opts[optGetRetained].(bool); !get || sess.IsLocal() {
+		return
+	}
+	events := o.bridge.Retained(p)
+	for _, ev := range events {
+		details := nxwamp.Dict{"retained": true}
+		if match != "" && match != nxwamp.MatchExact {
+			details["topic"] = ev.URI
+		}
+		args, _ := wampBinary(ev.Args).(nxwamp.List)
+		kwargs, _ := wampBinary(ev.Kwargs).(nxwamp.Dict)
+		msg := &nxwamp.Event{
+			Subscription: subID,
+			Publication:  nxwamp.GlobalID(),
+			Details:      details,
+			Arguments:    args,
+			ArgumentsKw:  kwargs,
+		}
+		// As nexus sends: never blocking. A full queue evicts the session.
+		select {
+		case sess.Send() <- msg:
+		default:
+			o.log.Warn("retained event dropped: subscriber's queue is full", "session", uint64(sess.ID), "uri", ev.URI)
+		}
+	}
+	if len(events) > 0 {
+		o.log.Debug("sent retained events", "session", uint64(sess.ID), "uri", string(topic), "match", match, "events", len(events))
+	}
+}
+
+func (o subscriptionObserver) Deleted(topic nxwamp.URI, match string) {
+	o.bridge.Unsubscribed(bridge.Pattern{URI: string(topic), Match: match})
+}
+
+// hubPublisher publishes the bridge's messages into the bridged realm
+// through an in-process nexus client. One client for all of them keeps each
+// publisher's messages in order: nexus handles a session's messages in turn.
+type hubPublisher struct {
+	client *client.Client
+}
+
+func newHubPublisher(nexus nxrouter.Router, realm string, log *slog.Logger) (*hubPublisher, error) {
+	c, err := client.ConnectLocal(nexus, client.Config{
+		Realm:        realm,
+		HelloDetails: nxwamp.Dict{"authid": "junction-bridge"},
+		Logger:       nexusLogger{log},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bridge session in realm %s: %w", realm, err)
+	}
+	return &hubPublisher{client: c}, nil
+}
+
+// Publish implements bridge.WAMPEngine.
+func (p *hubPublisher) Publish(m bridge.WAMPMessage) error {
+	var opts nxwamp.Dict
+	if d := m.Disclose; d != nil {
+		opts = nxwamp.Dict{
+			nxwamp.OptDiscloseMe: true,
+			nxrouter.PublisherOverride: nxwamp.Dict{
+				"publisher_authid":   d.AuthID,
+				"publisher_authrole": d.AuthRole,
+				"_client_id":         d.ClientID,
+			},
+		}
+	}
+	args, _ := wampBinary(m.Args).(nxwamp.List)
+	kwargs, _ := wampBinary(m.Kwargs).(nxwamp.Dict)
+	return p.client.Publish(m.URI, opts, args, kwargs)
+}
+
+func (p *hubPublisher) close() { _ = p.client.Close() }
+
+// wampBinary returns v with every []byte inside it as serialize.BinaryData,
+// which the JSON serializer writes as WAMP requires ("\u0000" + base64;
+// nexus would write plain base64, a string to the subscriber) and msgpack
+// and CBOR as binary. []any and map[string]any come back as wamp.List and
+// wamp.Dict (nil stays nil).
+func wampBinary(v any) any {
+	switch x := v.(type) {
+	case []byte:
+		return serialize.BinaryData(x)
+	case []any:
+		if x == nil {
+			return nxwamp.List(nil)
+		}
+		out := make(nxwamp.List, len(x))
+		for i, e := range x {
+			out[i] = wampBinary(e)
+		}
+		return out
+	case nxwamp.List:
+		return wampBinary([]any(x))
+	case map[string]any:
+		if x == nil {
+			return nxwamp.Dict(nil)
+		}
+		out := make(nxwamp.Dict, len(x))
+		for k, e := range x {
+			out[k] = wampBinary(e)
+		}
+		return out
+	case nxwamp.Dict:
+		return wampBinary(map[string]any(x))
+	}
+	return v
+}
