@@ -37,3 +37,5 @@ require (
 )
 
 replace github.com/gammazero/nexus/v3 => ./wamp/third_party/nexus
+
+replace github.com/mochi-mqtt/server/v2 => ./mqtt/third_party/mochi
