@@ -32,6 +32,9 @@ type rule struct {
 	wamp    []string // root components; empty for ""
 	payload Mode
 	off     bool
+	// Which roots the rule gave; a rule that gave one is usable for
+	// deriving others only once its other root is derived.
+	givenMQTT, givenWAMP, derived bool
 }
 
 // Mapper maps topics and URIs by the rules and the default escaping, and
@@ -54,6 +57,7 @@ var ErrRule = errors.New("invalid bridge rule")
 func NewMapper(rules []Rule) (*Mapper, error) {
 	m := &Mapper{}
 	seenMQTT, seenWAMP := map[string]bool{}, map[string]bool{}
+	var partial []int // rules that name one side only
 	for i, r := range rules {
 		var cr rule
 		switch r.Payload {
@@ -85,23 +89,37 @@ func NewMapper(rules []Rule) (*Mapper, error) {
 			}
 			cr.wamp = strings.Split(root, ".")
 		}
-		switch {
-		case r.MQTT == "":
-			cr.mqtt = splitNonEmpty(URIToTopic(strings.Join(cr.wamp, ".")), "/")
-		case r.WAMP == "":
-			cr.wamp = splitNonEmpty(TopicToURI(strings.Join(cr.mqtt, "/")), ".")
-			if len(cr.mqtt) == 0 {
-				cr.wamp = nil
-			}
+		cr.givenMQTT, cr.givenWAMP = r.MQTT != "", r.WAMP != ""
+		if !cr.givenMQTT || !cr.givenWAMP {
+			partial = append(partial, len(m.byMQTT))
 		}
+		m.byMQTT = append(m.byMQTT, cr)
+	}
+	// A rule that names one side takes the other from the rules above it
+	// (devices/cams/# under a rule re-rooting devices/# is under
+	// com.acme.devices.), else from the default mapping.
+	sort.SliceStable(partial, func(i, j int) bool {
+		a, b := &m.byMQTT[partial[i]], &m.byMQTT[partial[j]]
+		return len(a.mqtt)+len(a.wamp) < len(b.mqtt)+len(b.wamp)
+	})
+	for _, k := range partial {
+		cr := &m.byMQTT[k]
+		if cr.givenMQTT {
+			cr.wamp = splitNonEmpty(m.derive(strings.Join(cr.mqtt, "/"), true, k), ".")
+		} else {
+			cr.mqtt = splitNonEmpty(m.derive(strings.Join(cr.wamp, "."), false, k), "/")
+		}
+		cr.derived = true
+	}
+	for i := range m.byMQTT {
+		cr := m.byMQTT[i]
 		km, kw := strings.Join(cr.mqtt, "/"), strings.Join(cr.wamp, ".")
 		if seenMQTT[km] || seenWAMP[kw] {
 			return nil, fmt.Errorf("%w %d: another rule has the root %q / %q", ErrRule, i, km, kw)
 		}
 		seenMQTT[km], seenWAMP[kw] = true, true
-		m.byMQTT = append(m.byMQTT, cr)
-		m.byWAMP = append(m.byWAMP, cr)
 	}
+	m.byWAMP = append([]rule(nil), m.byMQTT...)
 	sort.SliceStable(m.byMQTT, func(i, j int) bool { return len(m.byMQTT[i].mqtt) > len(m.byMQTT[j].mqtt) })
 	sort.SliceStable(m.byWAMP, func(i, j int) bool { return len(m.byWAMP[i].wamp) > len(m.byWAMP[j].wamp) })
 	return m, nil
@@ -112,6 +130,53 @@ func splitNonEmpty(s, sep string) []string {
 		return nil
 	}
 	return strings.Split(s, sep)
+}
+
+// derive maps a root by the rules with both roots known (all but skip),
+// ignoring whether they are off.
+func (m *Mapper) derive(name string, fromMQTT bool, skip int) string {
+	var best *rule
+	for i := range m.byMQTT {
+		r := &m.byMQTT[i]
+		if i == skip || !(r.givenMQTT && r.givenWAMP || r.derived) {
+			continue
+		}
+		root, sep := r.wamp, "."
+		if fromMQTT {
+			root, sep = r.mqtt, "/"
+		}
+		if under(name, root, sep) && (best == nil || len(root) > len(rootOf(best, fromMQTT))) {
+			best = r
+		}
+	}
+	if name == "" {
+		return "" // the whole tree
+	}
+	if best == nil {
+		if fromMQTT {
+			return TopicToURI(name)
+		}
+		return URIToTopic(name)
+	}
+	if fromMQTT {
+		rest := restAfter(name, best.mqtt, "/")
+		if rest == "" && len(name) == len(strings.Join(best.mqtt, "/")) {
+			return strings.Join(best.wamp, ".")
+		}
+		return strings.Trim(strings.Join(best.wamp, ".")+"."+TopicToURI(rest), ".")
+	}
+	rest := restAfter(name, best.wamp, ".")
+	if rest == "" && len(name) == len(strings.Join(best.wamp, ".")) {
+		return strings.Join(best.mqtt, "/")
+	}
+	return strings.Trim(strings.Join(best.mqtt, "/")+"/"+URIToTopic(rest), "/")
+}
+
+func rootOf(r *rule, mqtt bool) []string {
+	if mqtt {
+		return r.mqtt
+	}
+	return r.wamp
 }
 
 // ToWAMP maps an MQTT topic name to its URI and payload mode; ok is false

@@ -54,11 +54,12 @@ type subscriptionObserver struct {
 	log    *slog.Logger
 }
 
-func (o subscriptionObserver) Subscribed(sess *nxwamp.Session, subID nxwamp.ID, topic nxwamp.URI, match string, opts nxwamp.Dict, created bool) {
+func (o subscriptionObserver) Created(topic nxwamp.URI, match string) {
+	o.bridge.Subscribed(bridge.Pattern{URI: string(topic), Match: match})
+}
+
+func (o subscriptionObserver) Subscribed(sess *nxwamp.Session, subID nxwamp.ID, topic nxwamp.URI, match string, opts nxwamp.Dict) {
 	p := bridge.Pattern{URI: string(topic), Match: match}
-	if created {
-		o.bridge.Subscribed(p)
-	}
 	if get, _ := opts[optGetRetained].(bool); !get || sess.IsLocal() {
 		return
 	}

@@ -102,9 +102,12 @@ type broker struct {
 // promise) and sends retained events to a new subscriber right after its
 // SUBSCRIBED. The methods must not block and must not call into the broker.
 type SubscriptionObserver interface {
+	// Created is called when a subscription (topic, match) gets its first
+	// subscriber, before SUBSCRIBED is queued: by the time the client
+	// knows it is subscribed, the observer knows too.
+	Created(topic wamp.URI, match string)
 	// Subscribed is called after SUBSCRIBED was queued for subscriber.
-	// created says whether the subscription (topic, match) is new.
-	Subscribed(subscriber *wamp.Session, subscription wamp.ID, topic wamp.URI, match string, options wamp.Dict, created bool)
+	Subscribed(subscriber *wamp.Session, subscription wamp.ID, topic wamp.URI, match string, options wamp.Dict)
 	// Deleted is called when the last subscriber of (topic, match) is gone.
 	Deleted(topic wamp.URI, match string)
 }
@@ -490,10 +493,13 @@ func (b *broker) syncSubscribe(subscriber *wamp.Session, msg *wamp.Subscribe, ma
 	}
 	subIdSet[sub.id] = struct{}{}
 
+	if b.observer != nil && !existingSub { // JUNCTION PATCH
+		b.observer.Created(sub.topic, sub.match)
+	}
 	// Tell sender the new subscription ID.
 	b.trySend(subscriber, &wamp.Subscribed{Request: msg.Request, Subscription: sub.id})
 	if b.observer != nil { // JUNCTION PATCH
-		b.observer.Subscribed(subscriber, sub.id, sub.topic, sub.match, msg.Options, !existingSub)
+		b.observer.Subscribed(subscriber, sub.id, sub.topic, sub.match, msg.Options)
 	}
 
 	if !existingSub {
