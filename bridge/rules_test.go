@@ -153,3 +153,40 @@ func TestInterestMatchesAsNexus(t *testing.T) {
 		t.Fatal("interest not empty after removing every pattern")
 	}
 }
+
+// FuzzMapper: under rules, every bridged name has one image that maps back
+// to it, reserved names never cross, and nothing panics.
+func FuzzMapper(f *testing.F) {
+	m, err := NewMapper([]Rule{
+		{MQTT: "devices/#", WAMP: "com.acme.devices."},
+		{MQTT: "devices/cams/#", Payload: ModeRaw},
+		{WAMP: "com.acme.internal.", Off: true},
+		{MQTT: "x/#", WAMP: "y.z."},
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{"devices/7/t", "com.acme.devices.7", "a/b", "$SYS/x", "wamp.x", "/", "a.b", "y.z.w", "x", "devices"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if uri, _, ok := m.ToWAMP(s); ok {
+			if back, _, ok := m.ToMQTT(uri); !ok || back != s {
+				t.Fatalf("topic %q -> %q -> %q, %v", s, uri, back, ok)
+			}
+			if uri == "wamp" || len(uri) >= 5 && uri[:5] == "wamp." || len(s) > 0 && s[0] == '$' {
+				t.Fatalf("reserved %q crossed as %q", s, uri)
+			}
+		}
+		if topic, _, ok := m.ToMQTT(s); ok {
+			if back, _, ok := m.ToWAMP(topic); !ok || back != s {
+				t.Fatalf("uri %q -> %q -> %q, %v", s, topic, back, ok)
+			}
+			if topic[0] == '$' {
+				t.Fatalf("%q crossed into %q", s, topic)
+			}
+		}
+		_ = m.Subtrees(Pattern{URI: s, Match: MatchPrefix})
+		_ = m.Subtrees(Pattern{URI: s, Match: MatchWildcard})
+	})
+}
