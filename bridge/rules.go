@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Rule maps one subtree between the protocols. A rule names its subtree by
@@ -186,6 +187,9 @@ func (m *Mapper) ToWAMP(topic string) (uri string, mode Mode, ok bool) {
 	if !ok {
 		return "", "", false
 	}
+	if len(m.byMQTT) == 0 {
+		return uri, mode, true // the default mapping alone is one-to-one (FuzzTopicRoundTrip)
+	}
 	if back, _, ok := m.toMQTT(uri); !ok || back != topic {
 		return "", "", false
 	}
@@ -199,6 +203,14 @@ func (m *Mapper) ToMQTT(uri string) (topic string, mode Mode, ok bool) {
 	if !ok {
 		return "", "", false
 	}
+	if len(m.byMQTT) == 0 {
+		// One-to-one for names TopicToURI can produce; other URIs (an empty
+		// component, white space) are not valid topics' images.
+		if TopicToURI(topic) != uri {
+			return "", "", false
+		}
+		return topic, mode, true
+	}
 	if back, _, ok := m.toWAMP(topic); !ok || back != uri {
 		return "", "", false
 	}
@@ -206,7 +218,8 @@ func (m *Mapper) ToMQTT(uri string) (topic string, mode Mode, ok bool) {
 }
 
 func (m *Mapper) toWAMP(topic string) (string, Mode, bool) {
-	if topic == "" || topic[0] == '$' {
+	// Wildcards are not topic names, and MQTT topics are UTF-8.
+	if topic == "" || topic[0] == '$' || strings.ContainsAny(topic, "+#") || !utf8.ValidString(topic) {
 		return "", "", false
 	}
 	var uri string
@@ -239,7 +252,7 @@ func (m *Mapper) toWAMP(topic string) (string, Mode, bool) {
 }
 
 func (m *Mapper) toMQTT(uri string) (string, Mode, bool) {
-	if uri == "" || uri == "wamp" || strings.HasPrefix(uri, "wamp.") {
+	if uri == "" || uri == "wamp" || strings.HasPrefix(uri, "wamp.") || !utf8.ValidString(uri) {
 		return "", "", false
 	}
 	var topic string

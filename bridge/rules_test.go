@@ -169,7 +169,18 @@ func FuzzMapper(f *testing.F) {
 	for _, s := range []string{"devices/7/t", "com.acme.devices.7", "a/b", "$SYS/x", "wamp.x", "/", "a.b", "y.z.w", "x", "devices"} {
 		f.Add(s)
 	}
+	m0, _ := NewMapper(nil)
 	f.Fuzz(func(t *testing.T, s string) {
+		if uri, _, ok := m0.ToWAMP(s); ok {
+			if back, _, ok := m0.ToMQTT(uri); !ok || back != s {
+				t.Fatalf("no rules: topic %q -> %q -> %q, %v", s, uri, back, ok)
+			}
+		}
+		if topic, _, ok := m0.ToMQTT(s); ok {
+			if back, _, ok := m0.ToWAMP(topic); !ok || back != s {
+				t.Fatalf("no rules: uri %q -> %q -> %q, %v", s, topic, back, ok)
+			}
+		}
 		if uri, _, ok := m.ToWAMP(s); ok {
 			if back, _, ok := m.ToMQTT(uri); !ok || back != s {
 				t.Fatalf("topic %q -> %q -> %q, %v", s, uri, back, ok)

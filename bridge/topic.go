@@ -24,11 +24,32 @@ import (
 
 // TopicToURI maps an MQTT topic name to its canonical URI.
 func TopicToURI(topic string) string {
+	if plainTopic(topic) {
+		return strings.ReplaceAll(topic, "/", ".") // the common case, one allocation
+	}
 	levels := strings.Split(topic, "/")
 	for i, l := range levels {
 		levels[i] = escapeLevel(l)
 	}
 	return strings.Join(levels, ".")
+}
+
+// plainTopic reports whether topic needs no escaping: no empty level and no
+// character escapeLevel would write as %XX.
+func plainTopic(topic string) bool {
+	if topic == "" || topic[0] == '/' || topic[len(topic)-1] == '/' {
+		return false
+	}
+	prev := byte(0)
+	for i := 0; i < len(topic); i++ {
+		c := topic[i]
+		switch {
+		case c == '/' && prev == '/', c == '%', c == '.', c == '#', c <= ' ', c >= 0x7f:
+			return false // non-ASCII may be white space: the slow path decides
+		}
+		prev = c
+	}
+	return true
 }
 
 // URIToTopic maps a canonical URI to an MQTT topic name; it inverts

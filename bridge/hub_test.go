@@ -1,0 +1,112 @@
+package bridge
+
+import (
+	"log/slog"
+	"reflect"
+	"sync"
+	"testing"
+
+	"github.com/junctionmq/junction/auth"
+)
+
+type fakeMQTT struct {
+	mu        sync.Mutex
+	subs      map[string]bool
+	published []MQTTMessage
+	retained  []MQTTMessage
+}
+
+func (f *fakeMQTT) HasSubscribers(topic string) bool { return f.subs[topic] }
+func (f *fakeMQTT) Publish(m MQTTMessage) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.published = append(f.published, m)
+	return nil
+}
+func (f *fakeMQTT) Retained(string) []MQTTMessage { return f.retained }
+
+type fakeWAMP struct{ published []WAMPMessage }
+
+func (f *fakeWAMP) Publish(m WAMPMessage) error { f.published = append(f.published, m); return nil }
+
+type discloseAll bool
+
+func (d discloseAll) Discloses(auth.Identity, auth.Action, string) bool { return bool(d) }
+
+type countMetrics struct{ bridged, failed map[string]int }
+
+func (c *countMetrics) Bridged(d string)  { c.bridged[d]++ }
+func (c *countMetrics) Unmapped(r string) { c.failed[r]++ }
+
+func newTestHub(t *testing.T, rules []Rule, disclose bool) (*Hub, *fakeMQTT, *fakeWAMP, *countMetrics) {
+	t.Helper()
+	met := &countMetrics{map[string]int{}, map[string]int{}}
+	h, err := New(Config{Realm: "realm1", Rules: rules, QoS: 1, Authority: discloseAll(disclose),
+		Logger: slog.New(slog.DiscardHandler), Metrics: met})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, w := &fakeMQTT{subs: map[string]bool{}}, &fakeWAMP{}
+	h.Connect(m, w)
+	return h, m, w, met
+}
+
+func TestHubCarriesOnlyWhatTheOtherSideWants(t *testing.T) {
+	h, m, w, met := newTestHub(t, []Rule{{MQTT: "cams/#", Payload: ModeRaw}, {MQTT: "j/#", Payload: ModeJSON}}, true)
+	pub := auth.Identity{AuthID: "dev", Role: "device", ClientID: "c1"}
+
+	h.FromMQTT(MQTTMessage{Topic: "a/b", MQTTPayload: MQTTPayload{Payload: []byte("1")}, Publisher: pub})
+	if len(w.published) != 0 {
+		t.Fatal("mapped with no WAMP interest")
+	}
+	h.Subscribed(Pattern{URI: "a.", Match: MatchPrefix})
+	h.Subscribed(Pattern{URI: "j.x"})
+	h.FromMQTT(MQTTMessage{Topic: "a/b", MQTTPayload: MQTTPayload{Payload: []byte("1")}, Publisher: pub})
+	h.FromMQTT(MQTTMessage{Topic: "z/b", MQTTPayload: MQTTPayload{Payload: []byte("1")}, Publisher: pub}) // no interest
+	h.FromMQTT(MQTTMessage{Topic: "j/x", MQTTPayload: MQTTPayload{Payload: []byte("not json")}})        // json mode: refused
+	want := []WAMPMessage{{URI: "a.b", WAMPPayload: WAMPPayload{Args: []any{int64(1)}},
+		Disclose: &Disclosed{AuthID: "dev", AuthRole: "device", ClientID: "c1"}}}
+	if !reflect.DeepEqual(w.published, want) {
+		t.Errorf("WAMP got %+v, want %+v", w.published, want)
+	}
+	if met.bridged[MQTTToWAMP] != 1 || met.failed["payload"] != 1 {
+		t.Errorf("metrics %v %v", met.bridged, met.failed)
+	}
+	h.Unsubscribed(Pattern{URI: "a.", Match: MatchPrefix})
+	h.FromMQTT(MQTTMessage{Topic: "a/c", MQTTPayload: MQTTPayload{Payload: []byte("1")}})
+	if len(w.published) != 1 {
+		t.Error("mapped after the last WAMP subscriber left")
+	}
+
+	// WAMP → MQTT: only with an MQTT subscriber, or to be retained.
+	h.FromWAMP(WAMPMessage{URI: "x.y", WAMPPayload: WAMPPayload{Args: []any{"on"}}})
+	m.subs["x/y"] = true
+	h.FromWAMP(WAMPMessage{URI: "x.y", WAMPPayload: WAMPPayload{Args: []any{"on"}}})
+	h.FromWAMP(WAMPMessage{URI: "r.s", WAMPPayload: WAMPPayload{Args: []any{"kept"}}, Retain: true})
+	h.FromWAMP(WAMPMessage{URI: "cams.1", WAMPPayload: WAMPPayload{Args: []any{int64(1)}}, Retain: true}) // raw: refused
+	h.FromWAMP(WAMPMessage{URI: "wamp.session.on_join", Retain: true})
+	var topics []string
+	for _, p := range m.published {
+		topics = append(topics, p.Topic+"="+string(p.Payload))
+		if p.QoS != 1 {
+			t.Errorf("%s published at QoS %d, want bridge.qos 1", p.Topic, p.QoS)
+		}
+	}
+	if want := []string{"x/y=on", "r/s=kept"}; !reflect.DeepEqual(topics, want) {
+		t.Errorf("MQTT got %v, want %v", topics, want)
+	}
+}
+
+func TestHubRetainedAsWAMPEvents(t *testing.T) {
+	h, m, _, _ := newTestHub(t, nil, false)
+	m.retained = []MQTTMessage{
+		{Topic: "home/t1", MQTTPayload: MQTTPayload{Payload: []byte("21")}},
+		{Topic: "home/t1/x", MQTTPayload: MQTTPayload{Payload: []byte("deeper")}},
+		{Topic: "homes/t", MQTTPayload: MQTTPayload{Payload: []byte("no")}},
+	}
+	got := h.Retained(Pattern{URI: "home..", Match: MatchWildcard})
+	want := []RetainedEvent{{URI: "home.t1.x", WAMPPayload: WAMPPayload{Args: []any{"deeper"}}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Retained = %+v, want %+v", got, want)
+	}
+}
