@@ -206,6 +206,9 @@ func (m *Mapper) ToMQTT(uri string) (topic string, mode Mode, ok bool) {
 	if len(m.byMQTT) == 0 {
 		// One-to-one for names TopicToURI can produce; other URIs (an empty
 		// component, white space) are not valid topics' images.
+		if plainURI(uri) {
+			return topic, mode, true
+		}
 		if TopicToURI(topic) != uri {
 			return "", "", false
 		}
@@ -258,7 +261,9 @@ func (m *Mapper) toMQTT(uri string) (string, Mode, bool) {
 	var topic string
 	mode := ModeAuto
 	r := m.ruleForURI(uri)
-	if r == nil {
+	if r == nil && plainURI(uri) {
+		topic = strings.ReplaceAll(uri, ".", "/") // the common case, one allocation
+	} else if r == nil {
 		topic = URIToTopic(uri)
 	} else {
 		if r.off {
@@ -275,7 +280,7 @@ func (m *Mapper) toMQTT(uri string) (string, Mode, bool) {
 			topic = strings.Join(r.mqtt, "/") + "/" + URIToTopic(rest)
 		}
 	}
-	if topic == "" || topic[0] == '$' {
+	if topic == "" || topic[0] == '$' || strings.ContainsAny(topic, "+#") { // %2B, %23 decode to wildcards
 		return "", "", false
 	}
 	if mode == "" {

@@ -52,6 +52,24 @@ func plainTopic(topic string) bool {
 	return true
 }
 
+// plainURI reports whether uri is the image of a plain topic: its
+// components need no unescaping and none is empty.
+func plainURI(uri string) bool {
+	if uri == "" || uri[0] == '.' || uri[len(uri)-1] == '.' {
+		return false
+	}
+	prev := byte(0)
+	for i := 0; i < len(uri); i++ {
+		c := uri[i]
+		switch {
+		case c == '.' && prev == '.', c == '%', c == '/', c == '+', c == '#', c <= ' ', c >= 0x7f:
+			return false
+		}
+		prev = c
+	}
+	return true
+}
+
 // URIToTopic maps a canonical URI to an MQTT topic name; it inverts
 // TopicToURI.
 func URIToTopic(uri string) string {

@@ -820,3 +820,45 @@ func (p *particles) delete(id string) {
 	defer p.Unlock()
 	delete(p.internal, id)
 }
+
+// JUNCTION PATCH: HasSubscribers reports whether any subscription matches
+// topic, as Subscribers would find it, without collecting them: Subscribers
+// builds four maps and copies every matching particle's subscriptions, which
+// Junction's bridge would pay on every WAMP publication just to learn
+// whether MQTT wants it. Topics starting with '$' are not asked about.
+func (x *TopicsIndex) HasSubscribers(topic string) bool {
+	return x.hasSubscribers(topic, 0, x.root)
+}
+
+func (x *TopicsIndex) hasSubscribers(topic string, d int, n *particle) bool {
+	if len(topic) == 0 {
+		return false
+	}
+	key, hasNext := isolateParticle(topic, d)
+	for _, partKey := range [2]string{key, "+"} {
+		p := n.particles.get(partKey)
+		if p == nil {
+			continue
+		}
+		if hasNext {
+			if x.hasSubscribers(topic, d+1, p) {
+				return true
+			}
+			continue
+		}
+		if p.hasSubscriptions() {
+			return true
+		}
+		if wild := p.particles.get("#"); wild != nil && partKey != "+" && wild.hasSubscriptions() {
+			return true
+		}
+	}
+	if p := n.particles.get("#"); p != nil && p.hasSubscriptions() {
+		return true
+	}
+	return false
+}
+
+func (n *particle) hasSubscriptions() bool {
+	return n.subscriptions.Len() > 0 || n.shared.Len() > 0 || n.inlineSubscriptions.Len() > 0
+}
