@@ -678,3 +678,23 @@ func TestBridgeInterestFollowsSubscriptions(t *testing.T) {
 	}
 }
 
+
+// TestBridgeMQTTQoS2ToWAMP: a QoS 2 publish completes (PUBREC, PUBREL,
+// PUBCOMP) and reaches WAMP once.
+func TestBridgeMQTTQoS2ToWAMP(t *testing.T) {
+	r := startRouter(t, nil)
+	w := connectWAMP(t, wsURL(r), serialize.CBOR)
+	events := make(chan *nxwamp.Event, 10)
+	if err := w.SubscribeChan("q2.t", events, nil); err != nil {
+		t.Fatal(err)
+	}
+	m := connectV5(t, "mqtt://"+mqttAddr(r), "q2", nil)
+	m.publish(t, &paho.Publish{Topic: "q2/t", QoS: 2, Payload: []byte(`{"n":1}`), Properties: &paho.PublishProperties{ContentType: bridge.ContentTypeJSON}})
+	m.publish(t, &paho.Publish{Topic: "q2/t", QoS: 2, Payload: []byte(`"end"`)})
+	for _, want := range []any{map[string]any{"n": int64(1)}, "end"} {
+		ev := recv(t, events, wait, "event")
+		if got := normalizeWAMP(ev.Arguments); !reflect.DeepEqual(got, []any{want}) {
+			t.Errorf("args %#v, want [%#v]", got, want)
+		}
+	}
+}
