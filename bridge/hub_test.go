@@ -63,7 +63,7 @@ func TestHubCarriesOnlyWhatTheOtherSideWants(t *testing.T) {
 	h.Subscribed(Pattern{URI: "j.x"})
 	h.FromMQTT(MQTTMessage{Topic: "a/b", MQTTPayload: MQTTPayload{Payload: []byte("1")}, Publisher: pub})
 	h.FromMQTT(MQTTMessage{Topic: "z/b", MQTTPayload: MQTTPayload{Payload: []byte("1")}, Publisher: pub}) // no interest
-	h.FromMQTT(MQTTMessage{Topic: "j/x", MQTTPayload: MQTTPayload{Payload: []byte("not json")}})        // json mode: refused
+	h.FromMQTT(MQTTMessage{Topic: "j/x", MQTTPayload: MQTTPayload{Payload: []byte("not json")}})          // json mode: refused
 	want := []WAMPMessage{{URI: "a.b", WAMPPayload: WAMPPayload{Args: []any{int64(1)}},
 		Disclose: &Disclosed{AuthID: "dev", AuthRole: "device", ClientID: "c1"}}}
 	if !reflect.DeepEqual(w.published, want) {

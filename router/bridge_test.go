@@ -678,7 +678,6 @@ func TestBridgeInterestFollowsSubscriptions(t *testing.T) {
 	}
 }
 
-
 // TestBridgeMQTTQoS2ToWAMP: a QoS 2 publish completes (PUBREC, PUBREL,
 // PUBCOMP) and reaches WAMP once.
 func TestBridgeMQTTQoS2ToWAMP(t *testing.T) {
