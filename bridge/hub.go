@@ -69,7 +69,7 @@ type Authority interface {
 // Metrics receives what the hub counts. The router implements it.
 type Metrics interface {
 	Bridged(direction string) // "mqtt_to_wamp" or "wamp_to_mqtt"
-	Unmapped(reason string)   // a message that could not cross: "payload", "engine"
+	Unmapped(reason string)   // a message that could not cross: "payload", "too_large", "engine"
 }
 
 // Directions of Metrics.Bridged.
@@ -80,9 +80,12 @@ const (
 
 // Config is everything a Hub needs.
 type Config struct {
-	Realm     string // the WAMP realm that MQTT's topic space is bridged to
-	Rules     []Rule
-	QoS       byte // QoS of WAMP events published into MQTT: 0, 1 or 2
+	Realm string // the WAMP realm that MQTT's topic space is bridged to
+	Rules []Rule
+	QoS   byte // QoS of WAMP events published into MQTT: 0, 1 or 2
+	// MaxPacket bounds the MQTT PUBLISH a WAMP event becomes (the envelope
+	// and base64 can make it larger than the event was); 0 is no bound.
+	MaxPacket int
 	Authority Authority
 	Logger    *slog.Logger
 	Metrics   Metrics
@@ -208,6 +211,13 @@ func (h *Hub) FromWAMP(m WAMPMessage) {
 		h.cfg.Metrics.Unmapped("payload")
 		h.warn("WAMP event not bridged to MQTT: payload does not fit the rule's mode",
 			"uri", m.URI, "mode", string(mode), "error", err)
+		return
+	}
+	// Fixed header, topic and packet id, content type and format: an upper bound.
+	if size := len(payload.Payload) + len(topic) + len(payload.ContentType) + 16; h.cfg.MaxPacket > 0 && size > h.cfg.MaxPacket {
+		h.cfg.Metrics.Unmapped("too_large")
+		h.warn("WAMP event not bridged to MQTT: it would exceed the message size limit",
+			"uri", m.URI, "size", size, "limit", h.cfg.MaxPacket)
 		return
 	}
 	if err := (*mp).Publish(MQTTMessage{Topic: topic, MQTTPayload: payload, QoS: h.cfg.QoS, Retain: m.Retain, V5: true}); err != nil {

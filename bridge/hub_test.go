@@ -85,6 +85,11 @@ func TestHubCarriesOnlyWhatTheOtherSideWants(t *testing.T) {
 	h.FromWAMP(WAMPMessage{URI: "r.s", WAMPPayload: WAMPPayload{Args: []any{"kept"}}, Retain: true})
 	h.FromWAMP(WAMPMessage{URI: "cams.1", WAMPPayload: WAMPPayload{Args: []any{int64(1)}}, Retain: true}) // raw: refused
 	h.FromWAMP(WAMPMessage{URI: "wamp.session.on_join", Retain: true})
+	h.cfg.MaxPacket = 32
+	h.FromWAMP(WAMPMessage{URI: "x.y", WAMPPayload: WAMPPayload{Args: []any{"longer than eight"}}}) // too large
+	if met.failed["too_large"] != 1 {
+		t.Errorf("oversized payload: failures %v", met.failed)
+	}
 	var topics []string
 	for _, p := range m.published {
 		topics = append(topics, p.Topic+"="+string(p.Payload))

@@ -66,9 +66,11 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 	var hub *bridge.Hub
 	if cfg.Bridge.Enabled {
 		hub, err = bridge.New(bridge.Config{
-			Realm:     cfg.mqttRealm(),
-			Rules:     cfg.Bridge.bridgeRules(),
-			QoS:       byte(cfg.Bridge.QoS),
+			Realm: cfg.mqttRealm(),
+			Rules: cfg.Bridge.bridgeRules(),
+			QoS:   byte(cfg.Bridge.QoS),
+			// MQTT 5 clients were promised this (CONNACK Maximum Packet Size).
+			MaxPacket: l.MaxMessageSize,
 			Authority: authority,
 			Logger:    log,
 			Metrics:   bridgeMetrics{r.metrics},
