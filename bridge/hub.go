@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +20,11 @@ type MQTTMessage struct {
 	Retain    bool
 	V5        bool          // published over MQTT 5, so its properties count
 	Publisher auth.Identity // the MQTT client (ClientID set); zero for bridged messages
+
+	// MQTT 5 request/response properties, which RPC reads and writes.
+	ResponseTopic   string
+	CorrelationData []byte
+	UserProperties  []UserProperty
 }
 
 // WAMPMessage is a publication as the WAMP side sees it.
@@ -52,6 +58,12 @@ type MQTTEngine interface {
 	Publish(MQTTMessage) error
 	// Retained returns the retained messages matching an MQTT filter.
 	Retained(filter string) []MQTTMessage
+	// Deliver sends m to one client only, by client id, whether or not it
+	// subscribes to m.Topic, under the options of its subscription to
+	// filter ("": m.QoS). The client must be allowed to receive on m.Topic.
+	// A persistent session that is offline gets QoS 1 and 2 messages when
+	// it comes back.
+	Deliver(clientID, filter string, m MQTTMessage) error
 }
 
 // WAMPEngine is what the hub needs of the WAMP side.
@@ -60,9 +72,10 @@ type WAMPEngine interface {
 	Publish(WAMPMessage) error
 }
 
-// Authority says whether a rule discloses a publisher's identity.
+// Authority says what an identity may do, and whether a rule discloses it.
 // *auth.Authority implements it.
 type Authority interface {
+	Allowed(id auth.Identity, action auth.Action, uri string, match auth.Match) bool
 	Discloses(id auth.Identity, action auth.Action, uri string) bool
 }
 
@@ -70,6 +83,10 @@ type Authority interface {
 type Metrics interface {
 	Bridged(direction string) // "mqtt_to_wamp" or "wamp_to_mqtt"
 	Unmapped(reason string)   // a message that could not cross: "payload", "too_large", "engine"
+	// RPC counts an MQTT client's call ("call") or an invocation of an MQTT
+	// callee ("invocation") by outcome: ok, error, timeout, canceled,
+	// too_many.
+	RPC(kind, outcome string)
 }
 
 // Directions of Metrics.Bridged.
@@ -89,6 +106,10 @@ type Config struct {
 	Authority Authority
 	Logger    *slog.Logger
 	Metrics   Metrics
+	RPC       RPCConfig
+	// NoPubSub keeps publications in their own protocol: the hub serves
+	// RPC only (bridge.enabled false, rpc.enabled true).
+	NoPubSub bool
 }
 
 // Hub carries publications between MQTT and one WAMP realm. It is the only
@@ -113,8 +134,15 @@ type Hub struct {
 	interest *interest
 	log      *slog.Logger
 
-	mqtt atomic.Pointer[MQTTEngine]
-	wamp atomic.Pointer[WAMPEngine]
+	mqtt   atomic.Pointer[MQTTEngine]
+	wamp   atomic.Pointer[WAMPEngine]
+	dealer atomic.Pointer[Dealer]
+
+	invocationID atomic.Uint64 // names invocations of MQTT callees: $rpc-reply/<id>
+
+	rpcMu      sync.Mutex
+	rpcClients map[*RPCClient]struct{}
+	rpcClosed  bool
 
 	lastLog atomic.Int64 // unix nanoseconds of the last rate-limited warning
 }
@@ -138,16 +166,33 @@ func New(cfg Config) (*Hub, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	if err := cfg.RPC.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	return &Hub{cfg: cfg, mapper: m, interest: newInterest(), log: cfg.Logger.With("component", "bridge")}, nil
+	return &Hub{cfg: cfg, mapper: m, interest: newInterest(), log: cfg.Logger.With("component", "bridge"),
+		rpcClients: map[*RPCClient]struct{}{}}, nil
 }
 
 // Connect gives the hub its engines. Until then nothing crosses.
 func (h *Hub) Connect(m MQTTEngine, w WAMPEngine) {
 	h.mqtt.Store(&m)
 	h.wamp.Store(&w)
+}
+
+// ConnectDealer gives the hub the WAMP dealer that MQTT clients call and
+// register through. Until then, and without RPCConfig.Enabled, they cannot.
+func (h *Hub) ConnectDealer(d Dealer) { h.dealer.Store(&d) }
+
+// deliver sends m to one MQTT client (see MQTTEngine.Deliver).
+func (h *Hub) deliver(clientID, filter string, m MQTTMessage) error {
+	mp := h.mqtt.Load()
+	if mp == nil {
+		return errors.New("no MQTT engine")
+	}
+	return (*mp).Deliver(clientID, filter, m)
 }
 
 // Realm is the WAMP realm bridged to MQTT.
@@ -193,7 +238,7 @@ func (h *Hub) FromMQTT(m MQTTMessage) {
 // authorization, except those the hub itself made.
 func (h *Hub) FromWAMP(m WAMPMessage) {
 	mp := h.mqtt.Load()
-	if mp == nil {
+	if mp == nil || h.cfg.NoPubSub {
 		return
 	}
 	topic, mode, ok := h.mapper.ToMQTT(m.URI)
@@ -230,7 +275,11 @@ func (h *Hub) FromWAMP(m WAMPMessage) {
 
 // Subscribed tells the hub that a WAMP subscription pattern has its first
 // subscriber in the bridged realm.
-func (h *Hub) Subscribed(p Pattern) { h.interest.add(normalize(p)) }
+func (h *Hub) Subscribed(p Pattern) {
+	if !h.cfg.NoPubSub {
+		h.interest.add(normalize(p))
+	}
+}
 
 // Unsubscribed tells the hub that a pattern lost its last subscriber.
 func (h *Hub) Unsubscribed(p Pattern) { h.interest.remove(normalize(p)) }
@@ -248,7 +297,7 @@ func normalize(p Pattern) Pattern {
 func (h *Hub) Retained(p Pattern) []RetainedEvent {
 	p = normalize(p)
 	mp := h.mqtt.Load()
-	if mp == nil {
+	if mp == nil || h.cfg.NoPubSub {
 		return nil
 	}
 	filter := h.mapper.Subtrees(p)

@@ -24,6 +24,9 @@ func (f *fakeMQTT) Publish(m MQTTMessage) error {
 	return nil
 }
 func (f *fakeMQTT) Retained(string) []MQTTMessage { return f.retained }
+func (f *fakeMQTT) Deliver(string, string, MQTTMessage) error {
+	return nil
+}
 
 type fakeWAMP struct{ published []WAMPMessage }
 
@@ -32,11 +35,15 @@ func (f *fakeWAMP) Publish(m WAMPMessage) error { f.published = append(f.publish
 type discloseAll bool
 
 func (d discloseAll) Discloses(auth.Identity, auth.Action, string) bool { return bool(d) }
+func (d discloseAll) Allowed(auth.Identity, auth.Action, string, auth.Match) bool {
+	return true
+}
 
 type countMetrics struct{ bridged, failed map[string]int }
 
-func (c *countMetrics) Bridged(d string)  { c.bridged[d]++ }
-func (c *countMetrics) Unmapped(r string) { c.failed[r]++ }
+func (c *countMetrics) Bridged(d string)   { c.bridged[d]++ }
+func (c *countMetrics) Unmapped(r string)  { c.failed[r]++ }
+func (c *countMetrics) RPC(string, string) {}
 
 func newTestHub(t *testing.T, rules []Rule, disclose bool) (*Hub, *fakeMQTT, *fakeWAMP, *countMetrics) {
 	t.Helper()

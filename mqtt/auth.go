@@ -3,6 +3,7 @@ package mqtt
 import (
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -80,6 +81,7 @@ type authHook struct {
 	server       *mochi.Server
 	metrics      Metrics
 	log          *slog.Logger
+	rpc          bool // $rpc/ and $rpc-reply/ are RPC: see rpcHook
 
 	mu       sync.RWMutex
 	sessions map[string]*session // by client id
@@ -189,11 +191,23 @@ func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 	}
 	if write {
 		// 3.1.1 publishers are refused in OnPublish, where they can be
-		// acknowledged rather than disconnected.
-		if cl.Properties.ProtocolVersion < 5 || h.grants(s).publishAll {
+		// acknowledged rather than disconnected; calls and results are the
+		// RPC hook's to check.
+		if cl.Properties.ProtocolVersion < 5 || h.grants(s).publishAll || h.rpc && bridge.IsRPCTopic(topic) {
 			return true
 		}
 		return h.allowPublish(s, topic)
+	}
+	if h.rpc {
+		if procs := bridge.RegistrationPatterns(topic); procs != nil {
+			return h.allowRegister(cl, s, topic, procs)
+		}
+		if shared, ok := strings.CutPrefix(topic, "$share/"); ok {
+			if _, f, _ := strings.Cut(shared, "/"); bridge.IsRPCTopic(f) {
+				h.log.Info("MQTT shared subscription to $rpc/ refused: a registration is shared already", "client", cl.ID, "filter", topic)
+				return false
+			}
+		}
 	}
 	if h.grants(s).subscribeAll {
 		return true
@@ -202,6 +216,20 @@ func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 		if !h.authority.Allowed(s.id, auth.ActionSubscribe, p.URI, auth.Match(p.Match)) {
 			h.metrics.Denied("subscribe")
 			h.log.Info("MQTT subscription refused", "client", cl.ID, "authid", s.id.AuthID, "role", s.id.Role, "filter", topic)
+			return false
+		}
+	}
+	return true
+}
+
+// allowRegister decides a subscription to "$rpc/<filter>", which registers
+// the procedures the filter names (and a delivery of an invocation on one):
+// the register permission must cover every procedure it can match.
+func (h *authHook) allowRegister(cl *mochi.Client, s *session, filter string, procs []bridge.Pattern) bool {
+	for _, p := range procs {
+		if !h.authority.Allowed(s.id, auth.ActionRegister, p.URI, auth.Match(p.Match)) {
+			h.metrics.Denied("register")
+			h.log.Info("MQTT registration refused", "client", cl.ID, "authid", s.id.AuthID, "role", s.id.Role, "filter", filter)
 			return false
 		}
 	}
@@ -219,7 +247,7 @@ func (h *authHook) allowPublish(s *session, topic string) bool {
 
 // OnPublish refuses 3.1.1 publishes: acknowledged, delivered to no one.
 func (h *authHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
-	if cl.Net.Inline || cl.Properties.ProtocolVersion >= 5 {
+	if cl.Net.Inline || cl.Properties.ProtocolVersion >= 5 || h.rpc && bridge.IsRPCTopic(pk.TopicName) {
 		return pk, nil
 	}
 	s := h.session(cl)

@@ -69,18 +69,32 @@ func (s *Server) Publish(m bridge.MQTTMessage) error {
 	if !ok {
 		return errors.New("mochi has no inline client")
 	}
+	pk := packetOf(m)
+	pk.FixedHeader.Retain = m.Retain
+	pk.PacketID = uint16(max(m.QoS, 1)) // mochi's own inline Publish does the same: never used, but checked
+	return s.mochi.InjectPacket(inline, pk)
+}
+
+// packetOf is the PUBLISH packet of m, with its MQTT 5 properties.
+func packetOf(m bridge.MQTTMessage) packets.Packet {
 	pk := packets.Packet{
-		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: m.QoS, Retain: m.Retain},
+		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: m.QoS},
 		TopicName:   m.Topic,
 		Payload:     m.Payload,
-		PacketID:    uint16(max(m.QoS, 1)), // mochi's own inline Publish does the same: never used, but checked
-		Properties:  packets.Properties{ContentType: m.ContentType},
+		Properties: packets.Properties{
+			ContentType:     m.ContentType,
+			ResponseTopic:   m.ResponseTopic,
+			CorrelationData: m.CorrelationData,
+		},
 	}
 	if m.PayloadFormat != nil {
 		pk.Properties.PayloadFormat = *m.PayloadFormat
 		pk.Properties.PayloadFormatFlag = true
 	}
-	return s.mochi.InjectPacket(inline, pk)
+	for _, u := range m.UserProperties {
+		pk.Properties.User = append(pk.Properties.User, packets.UserProperty{Key: u.Key, Val: u.Value})
+	}
+	return pk
 }
 
 // Retained implements bridge.MQTTEngine.

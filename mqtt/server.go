@@ -66,6 +66,7 @@ type Config struct {
 	TokenCookie      string // the cookie that may carry a browser's JWT
 	CertAuthID       string // cn or san: the authid of a TLS client certificate
 	Bridge           Bridge // nil: nothing is bridged to WAMP
+	RPC              RPC    // nil: $rpc/ topics are ordinary topics
 }
 
 func (c *Config) validate() error {
@@ -136,10 +137,18 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, mochi: m, log: log, conns: map[*queuedConn]struct{}{}}
 	ah := &authHook{
 		authority: cfg.Authority, defaultRealm: cfg.DefaultRealm, cookie: cfg.TokenCookie, certFrom: cfg.CertAuthID,
-		server: m, metrics: cfg.Metrics, log: log, sessions: map[string]*session{},
+		server: m, metrics: cfg.Metrics, log: log, sessions: map[string]*session{}, rpc: cfg.RPC != nil,
 	}
 	if err := m.AddHook(ah, nil); err != nil {
 		return nil, fmt.Errorf("mqtt hook: %w", err)
+	}
+	if cfg.RPC != nil {
+		// After the auth hook (register permission, sessions), before the
+		// bridge: RPC publishes end here.
+		rh := &rpcHook{rpc: cfg.RPC, auth: ah, server: m, metrics: cfg.Metrics, log: log, clients: map[string]*rpcEntry{}}
+		if err := m.AddHook(rh, nil); err != nil {
+			return nil, fmt.Errorf("mqtt hook: %w", err)
+		}
 	}
 	if cfg.Bridge != nil {
 		// After the auth hook: a publication it refuses never reaches the hub.

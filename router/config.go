@@ -30,6 +30,7 @@ type Config struct {
 	MQTT     MQTTConfig     `yaml:"mqtt"`
 	WAMP     WAMPConfig     `yaml:"wamp"`
 	Bridge   BridgeConfig   `yaml:"bridge"`
+	RPC      RPCConfig      `yaml:"rpc"`
 	Realms   []RealmConfig  `yaml:"realms"`
 	Auth     AuthConfig     `yaml:"auth"`
 	Limits   LimitsConfig   `yaml:"limits"`
@@ -71,6 +72,14 @@ type BridgeConfig struct {
 	Enabled bool               `yaml:"enabled"`
 	QoS     int                `yaml:"qos"`
 	Rules   []BridgeRuleConfig `yaml:"rules"`
+}
+
+// RPCConfig lets MQTT clients call and register WAMP procedures.
+type RPCConfig struct {
+	Enabled         bool     `yaml:"enabled"`
+	CallTimeout     Duration `yaml:"call_timeout"`
+	Invoke          string   `yaml:"invoke"`
+	MaxPendingCalls int      `yaml:"max_pending_calls"`
 }
 
 // BridgeRuleConfig maps one subtree (see bridge.Rule).
@@ -354,6 +363,13 @@ func (c *Config) Validate() error {
 	if _, err := bridge.NewMapper(c.Bridge.bridgeRules()); err != nil {
 		bad("bridge.rules", "%v", err)
 	}
+	if c.RPC.CallTimeout <= 0 {
+		bad("rpc.call_timeout", "must be positive")
+	}
+	if !bridge.ValidInvoke(c.RPC.Invoke) {
+		bad("rpc.invoke", "want single, roundrobin, random, first or last, got %q", c.RPC.Invoke)
+	}
+	positive("rpc.max_pending_calls", c.RPC.MaxPendingCalls)
 	if c.Shutdown.DrainTimeout < 0 {
 		bad("shutdown.drain_timeout", "cannot be negative")
 	}

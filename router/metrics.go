@@ -24,6 +24,7 @@ type metrics struct {
 	denied           *prometheus.CounterVec // protocol, action
 	bridged          *prometheus.CounterVec // direction
 	unbridged        *prometheus.CounterVec // reason
+	rpc              *prometheus.CounterVec // kind, outcome
 	// Resolved once: the hub counts every message it carries.
 	mqttToWAMP, wampToMQTT prometheus.Counter
 
@@ -78,13 +79,17 @@ func newMetrics() *metrics {
 		Name: "junction_bridge_failures_total",
 		Help: "Publications that could not cross: the payload did not fit the rule's mode, or the other engine refused it.",
 	}, []string{"reason"})
+	m.rpc = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "junction_mqtt_rpc_total",
+		Help: "Calls made by MQTT clients (kind call) and invocations of MQTT callees (kind invocation), by outcome: ok, error, timeout, canceled, too_many.",
+	}, []string{"kind", "outcome"})
 	m.mqttToWAMP = m.bridged.WithLabelValues(bridge.MQTTToWAMP)
 	m.wampToMQTT = m.bridged.WithLabelValues(bridge.WAMPToMQTT)
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.connections, m.connectionsTotal, m.evictions, m.rejected, m.refusals, m.authFailures, m.denied,
-		m.bridged, m.unbridged,
+		m.bridged, m.unbridged, m.rpc,
 		trafficCollector{m},
 	)
 	return m
@@ -161,7 +166,8 @@ func (b bridgeMetrics) Bridged(direction string) {
 		b.m.wampToMQTT.Inc()
 	}
 }
-func (b bridgeMetrics) Unmapped(reason string) { b.m.unbridged.WithLabelValues(reason).Inc() }
+func (b bridgeMetrics) Unmapped(reason string)   { b.m.unbridged.WithLabelValues(reason).Inc() }
+func (b bridgeMetrics) RPC(kind, outcome string) { b.m.rpc.WithLabelValues(kind, outcome).Inc() }
 
 // wampMetrics is the WAMP side's view of the metrics.
 type wampMetrics struct{ m *metrics }

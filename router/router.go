@@ -32,6 +32,7 @@ type Router struct {
 	log     *slog.Logger
 	metrics *metrics
 	auth    *auth.Authority
+	hub     *bridge.Hub // nil with the bridge off
 	wamp    *wamp.Server
 	mqtt    *mqtt.Server
 
@@ -64,16 +65,23 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 	r := &Router{cfg: cfg, log: log, metrics: newMetrics(), auth: authority}
 	l := cfg.Limits
 	var hub *bridge.Hub
-	if cfg.Bridge.Enabled {
+	if cfg.Bridge.Enabled || cfg.RPC.Enabled {
 		hub, err = bridge.New(bridge.Config{
-			Realm: cfg.mqttRealm(),
-			Rules: cfg.Bridge.bridgeRules(),
-			QoS:   byte(cfg.Bridge.QoS),
+			NoPubSub: !cfg.Bridge.Enabled,
+			Realm:    cfg.mqttRealm(),
+			Rules:    cfg.Bridge.bridgeRules(),
+			QoS:      byte(cfg.Bridge.QoS),
 			// MQTT 5 clients were promised this (CONNACK Maximum Packet Size).
 			MaxPacket: l.MaxMessageSize,
 			Authority: authority,
 			Logger:    log,
 			Metrics:   bridgeMetrics{r.metrics},
+			RPC: bridge.RPCConfig{
+				Enabled:         cfg.RPC.Enabled,
+				CallTimeout:     cfg.RPC.CallTimeout.D(),
+				Invoke:          cfg.RPC.Invoke,
+				MaxPendingCalls: cfg.RPC.MaxPendingCalls,
+			},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -119,16 +127,23 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 		TokenCookie:      cfg.Auth.JWT.Cookie,
 		CertAuthID:       cfg.MQTT.TLS.CertAuthID,
 	}
-	if hub != nil {
+	if hub != nil && cfg.Bridge.Enabled {
 		mcfg.Bridge = hub
+	}
+	if hub != nil && cfg.RPC.Enabled {
+		mcfg.RPC = hub
 	}
 	r.mqtt, err = mqtt.New(mcfg)
 	if err != nil {
 		r.wamp.Close()
 		return nil, err
 	}
+	r.hub = hub
 	if hub != nil {
 		hub.Connect(r.mqtt, r.wamp.BridgeEngine())
+		if cfg.RPC.Enabled {
+			hub.ConnectDealer(r.wamp.Dealer(cfg.RPC.MaxPendingCalls))
+		}
 	}
 	r.metrics.mqttInfo = func() *mqttCounters {
 		i := r.mqtt.Info()
@@ -307,6 +322,10 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	r.mu.Unlock()
 	if r.httpConn != nil {
 		_ = r.httpConn.Close()
+	}
+	if r.hub != nil {
+		// MQTT clients' WAMP sessions leave while the dealer still runs.
+		r.hub.CloseRPC()
 	}
 	var errs []error
 	var wg sync.WaitGroup

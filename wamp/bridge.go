@@ -99,6 +99,7 @@ func (o subscriptionObserver) Deleted(topic nxwamp.URI, match string) {
 // publisher's messages in order: nexus handles a session's messages in turn.
 type hubPublisher struct {
 	client *client.Client
+	realm  string
 }
 
 func newHubPublisher(nexus nxrouter.Router, realm string, log *slog.Logger) (*hubPublisher, error) {
@@ -110,7 +111,7 @@ func newHubPublisher(nexus nxrouter.Router, realm string, log *slog.Logger) (*hu
 	if err != nil {
 		return nil, fmt.Errorf("bridge session in realm %s: %w", realm, err)
 	}
-	return &hubPublisher{client: c}, nil
+	return &hubPublisher{client: c, realm: realm}, nil
 }
 
 // Publish implements bridge.WAMPEngine.

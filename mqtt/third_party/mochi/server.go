@@ -917,8 +917,15 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 		return nil
 	} else if errors.Is(err, packets.CodeSuccessIgnore) {
 		pk.Ignore = true
-	} else if cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 && errors.As(err, new(packets.Code)) {
-		err = cl.WritePacket(s.buildAck(pk.PacketID, packets.Puback, 0, pk.Properties, err.(packets.Code)))
+	} else if code := new(packets.Code); cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 && errors.As(err, code) {
+		// JUNCTION PATCH: a QoS 2 PUBLISH is answered with PUBREC (upstream
+		// sent PUBACK, a protocol error), and a wrapped Code no longer panics
+		// on the type assertion upstream made after errors.As.
+		ackType := packets.Puback
+		if pk.FixedHeader.Qos == 2 {
+			ackType = packets.Pubrec
+		}
+		err = cl.WritePacket(s.buildAck(pk.PacketID, ackType, 0, pk.Properties, *code))
 		if err != nil {
 			return err
 		}
@@ -1019,6 +1026,17 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 			}
 		}
 	}
+}
+
+// PublishToClient sends pk to one client only, as a delivery under sub (its
+// QoS caps the packet's, its identifiers are attached), through the same path
+// as a publication fanned out to subscribers: the OnACLCheck read check, QoS
+// flow, inflight storage for a session that is offline, and the client's
+// bounded outbound queue. JUNCTION PATCH: upstream has no way to address one
+// client; Junction's RPC sends each invocation to exactly one callee and each
+// result to its caller only.
+func (s *Server) PublishToClient(cl *Client, sub packets.Subscription, pk packets.Packet) (packets.Packet, error) {
+	return s.publishToClient(cl, sub, pk)
 }
 
 func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packets.Packet) (packets.Packet, error) {
@@ -1295,6 +1313,11 @@ func (s *Server) processSubscribe(cl *Client, pk packets.Packet) error {
 		ack.Properties.ReasonString = code.Reason
 	}
 
+	// JUNCTION PATCH (documented, no code change): ack.ReasonCodes is this
+	// same slice, so an OnSubscribed hook may still refuse a filter by
+	// setting its code (>= 0x80), and then no retained message is sent for
+	// it below. Junction's RPC refuses a $rpc/ subscription whose
+	// registration the WAMP dealer did not accept this way.
 	s.hooks.OnSubscribed(cl, pk, reasonCodes)
 	err := cl.WritePacket(ack)
 	if err != nil {

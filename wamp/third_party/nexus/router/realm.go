@@ -611,9 +611,17 @@ func (r *realm) authClient(sid wamp.ID, client wamp.Peer, details wamp.Dict) (*w
 		if authid == "" {
 			authid = strconv.FormatUint(uint64(wamp.GlobalID()), 16)
 		}
+		// JUNCTION PATCH: a local client may name its authrole. Junction
+		// opens one in-process session per MQTT client that calls or
+		// registers procedures, under that client's identity, so that a
+		// disclosed caller is the MQTT client's authid and role.
+		authrole, _ := wamp.AsString(details["authrole"])
+		if authrole == "" {
+			authrole = "trusted"
+		}
 		details = wamp.Dict{
 			"authid":       authid,
-			"authrole":     "trusted",
+			"authrole":     authrole,
 			"authmethod":   "local",
 			"authprovider": "static",
 			"roles": wamp.Dict{
