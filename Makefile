@@ -48,6 +48,7 @@ fuzz:
 	$(GO) test ./bridge -run '^$$' -fuzz FuzzFromMQTT -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge -run '^$$' -fuzz FuzzRoundTrip -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge -run '^$$' -fuzz FuzzMapper -fuzztime $(FUZZTIME)
+	$(GO) test ./bridge -run '^$$' -fuzz FuzzRPCMessages -fuzztime $(FUZZTIME)
 
 bench: deps
 	$(GO) test ./router -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 -timeout 30m

@@ -7,6 +7,7 @@ package router
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -358,7 +359,9 @@ func TestRPCMQTTToMQTT(t *testing.T) {
 	})
 	caller := rpcCaller(t, r, "phone")
 	caller.call(t, "com.acme.thermostat.set", "replies/phone", "a", []byte("21"), 1, "timeout", "2000")
-	if got := caller.reply(t); got.payload != "set 21 (com.acme.thermostat.set, 2000)" || got.correlation != "a" || len(got.props) != 0 {
+	// "timeout": how long the router waits for the answer (rpc.call_timeout); the
+	// dealer ends the call sooner if its caller asked for less.
+	if got := caller.reply(t); got.payload != "set 21 (com.acme.thermostat.set, 30000)" || got.correlation != "a" || len(got.props) != 0 {
 		t.Fatalf("reply %+v", got)
 	}
 	caller.call(t, "com.acme.thermostat.set", "replies/phone", "b", []byte("99"), 1)
@@ -745,5 +748,101 @@ func TestRPCPersistentSessionRegistersAgain(t *testing.T) {
 	res, err := caller.Call(callCtx(t), "com.acme.sleepy", nil, nil, nil, nil)
 	if err != nil || res.Arguments[0] != "awake" {
 		t.Fatalf("call after the session resumed: %v %v", res, err)
+	}
+}
+
+// TestRPCMQTTCalleeFailures: what an MQTT callee does wrong reaches its WAMP
+// caller as a WAMP error: its error envelope, no answer within
+// rpc.call_timeout (wamp.error.timeout) or within the caller's own timeout,
+// and a malformed answer (wamp.error.invalid_argument; an MQTT 5 callee's
+// PUBACK says 0x99). A late answer gets PUBACK 0x10 (no one awaits it).
+func TestRPCMQTTCalleeFailures(t *testing.T) {
+	r := startRouter(t, func(c *Config) { c.RPC.CallTimeout = Duration(300 * time.Millisecond) })
+	startV3Device(t, mqttAddr(r), "v3", "$rpc/com/acme/v3/+", func(inv map[string]any) []map[string]any {
+		switch inv["procedure"] {
+		case "com.acme.v3.fail":
+			return []map[string]any{{"error": "com.acme.error.jammed", "args": []any{"door"}, "kwargs": map[string]any{"code": 3}}}
+		case "com.acme.v3.garble":
+			return []map[string]any{{"result": "not a member"}}
+		}
+		return nil // silent
+	})
+	late := make(chan *paho.Publish, 1)
+	v5 := startV5Device(t, r, "v5", "$rpc/com/acme/v5/+", func(p *paho.Publish) []*paho.Publish {
+		if strings.HasSuffix(p.Topic, "/garble") {
+			out := &paho.Publish{Payload: []byte("x")}
+			out.Properties = &paho.PublishProperties{}
+			out.Properties.User.Add("error", "")
+			return []*paho.Publish{out}
+		}
+		select {
+		case late <- p:
+		default:
+		}
+		return nil // answers later, by hand
+	})
+	caller := connectWAMP(t, wsURL(r), serialize.JSON)
+	call := func(proc string, opts nxwamp.Dict) (*nxwamp.Result, error, time.Duration) {
+		start := time.Now()
+		res, err := caller.Call(callCtx(t), proc, opts, nil, nil, nil)
+		return res, err, time.Since(start)
+	}
+	_, err, _ := call("com.acme.v3.fail", nil)
+	var rpcErr client.RPCError
+	if !errorsAs(err, &rpcErr) || rpcErr.Err.Error != "com.acme.error.jammed" ||
+		fmt.Sprint(rpcErr.Err.Arguments, rpcErr.Err.ArgumentsKw) != "[door] map[code:3]" {
+		t.Fatalf("callee error: %v", err)
+	}
+	if _, err, d := call("com.acme.v3.silent", nil); rpcErrorURI(err) != nxwamp.ErrTimeout || d > 3*time.Second {
+		t.Fatalf("silent callee, rpc.call_timeout: %v after %v", err, d)
+	}
+	if _, err, d := call("com.acme.v3.silent", nxwamp.Dict{"timeout": 100}); rpcErrorURI(err) != nxwamp.ErrTimeout || d > 3*time.Second {
+		t.Fatalf("silent callee, caller's timeout: %v after %v", err, d)
+	}
+	if _, err, _ := call("com.acme.v3.garble", nil); rpcErrorURI(err) != nxwamp.ErrInvalidArgument {
+		t.Fatalf("garbled envelope: %v", err)
+	}
+	if _, err, _ := call("com.acme.v5.garble", nil); rpcErrorURI(err) != nxwamp.ErrInvalidArgument {
+		t.Fatalf("garbled MQTT 5 answer: %v", err)
+	}
+	if _, err, _ := call("com.acme.v5.slow", nil); rpcErrorURI(err) != nxwamp.ErrTimeout {
+		t.Fatalf("slow MQTT 5 callee: %v", err)
+	}
+	inv := recv(t, late, wait, "the slow invocation")
+	p := &paho.Publish{Topic: inv.Properties.ResponseTopic, QoS: 1, Payload: []byte("too late"),
+		Properties: &paho.PublishProperties{CorrelationData: inv.Properties.CorrelationData}}
+	if code := publishCode(t, v5.cm, p); code != 0x10 {
+		t.Fatalf("late answer: PUBACK %#x, want 0x10", code)
+	}
+	p.Topic = "$rpc-reply/not-a-number"
+	if code := publishCode(t, v5.cm, p); code != 0x10 {
+		t.Fatalf("answer to nothing: PUBACK %#x, want 0x10", code)
+	}
+}
+
+func errorsAs(err error, target any) bool { return err != nil && errors.As(err, target) }
+
+// TestRPCWithoutTheBridge: with bridge.enabled false publications stay in
+// their protocol, and RPC still works.
+func TestRPCWithoutTheBridge(t *testing.T) {
+	r := startRouter(t, func(c *Config) { c.Bridge.Enabled = false })
+	startV3Device(t, mqttAddr(r), "dev", "$rpc/com/acme/ping", func(map[string]any) []map[string]any {
+		return []map[string]any{{"args": []any{"pong"}}}
+	})
+	w := connectWAMP(t, wsURL(r), serialize.JSON)
+	events := make(chan *nxwamp.Event, 1)
+	if err := w.SubscribeChan("com.acme.temp", events, nil); err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.Call(callCtx(t), "com.acme.ping", nil, nil, nil, nil)
+	if err != nil || res.Arguments[0] != "pong" {
+		t.Fatalf("call: %v %v", res, err)
+	}
+	v3 := connectV3(t, "tcp://"+mqttAddr(r), "pub", nil)
+	waitToken(t, v3.Publish("com/acme/temp", 1, false, "21"), "publish")
+	select {
+	case ev := <-events:
+		t.Fatalf("a publication crossed with the bridge off: %v", ev.Arguments)
+	case <-time.After(200 * time.Millisecond):
 	}
 }

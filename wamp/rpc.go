@@ -96,12 +96,12 @@ func (s *rpcSession) Call(ctx context.Context, c bridge.Call, progress func(brid
 	return bridge.Result{Error: bridge.ErrorCanceled, WAMPPayload: bridge.WAMPPayload{Args: []any{err.Error()}}}
 }
 
-// Register implements bridge.DealerSession. The dealer forwards the caller's
-// timeout to the callee (forward_timeout), which enforces it, or its own
-// default when the caller gave none: an MQTT device that never answers
-// must not hold its caller forever.
+// Register implements bridge.DealerSession. The dealer enforces a caller's
+// timeout (and interrupts the invocation); the hub bounds the wait for an
+// MQTT callee by its own default besides, so that a device that never
+// answers cannot hold a caller that gave none forever.
 func (s *rpcSession) Register(p bridge.Pattern, invoke string, h bridge.InvocationHandler) error {
-	opts := nxwamp.Dict{nxwamp.OptInvoke: invoke, nxwamp.OptForwardTimeout: true}
+	opts := nxwamp.Dict{nxwamp.OptInvoke: invoke}
 	if p.Match != "" && p.Match != bridge.MatchExact {
 		opts[nxwamp.OptMatch] = p.Match
 	}

@@ -408,10 +408,14 @@ func (h *Hooks) OnPublish(cl *Client, pk packets.Packet) (pkx packets.Packet, er
 				} else if errors.Is(err, packets.CodeSuccessIgnore) {
 					return pk, err
 				}
-				h.Log.Error("publish packet error",
+				// JUNCTION PATCH: Debug, without the packet: a hook that
+				// refuses a publish with a reason code logs it itself, and
+				// upstream's Error line with the whole packet let any
+				// client fill the log.
+				h.Log.Debug("publish packet refused by hook",
 					"error", err,
 					"hook", hook.ID(),
-					"packet", pkx)
+					"client", cl.ID)
 				return pk, err
 			}
 			pkx = npk

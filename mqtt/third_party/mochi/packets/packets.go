@@ -709,7 +709,10 @@ func (pk *Packet) encodePubAckRelRecComp(buf *bytes.Buffer) error {
 		pb := mempool.GetBuffer()
 		defer mempool.PutBuffer(pb)
 		pk.Properties.Encode(pk.FixedHeader.Type, pk.Mods, pb, nb.Len())
-		if pk.ReasonCode >= ErrUnspecifiedError.Code || pb.Len() > 1 {
+		// JUNCTION PATCH: only a Success (0x00) code with no properties may
+		// be left out [MQTT-3.4.2.1]; upstream also dropped the success codes
+		// 0x01-0x7F, such as 0x10 No matching subscribers.
+		if pk.ReasonCode != CodeSuccess.Code || pb.Len() > 1 {
 			nb.WriteByte(pk.ReasonCode)
 		}
 
