@@ -71,7 +71,12 @@ func (s *Server) Publish(m bridge.MQTTMessage) error {
 	}
 	pk := packetOf(m)
 	pk.FixedHeader.Retain = m.Retain
-	pk.PacketID = uint16(max(m.QoS, 1)) // mochi's own inline Publish does the same: never used, but checked
+	if m.QoS > 0 {
+		// Never used (mochi treats inline publishes as QoS 0 and delivers
+		// at the subscription's QoS), but checked: required above QoS 0,
+		// a protocol violation at QoS 0.
+		pk.PacketID = 1
+	}
 	return s.mochi.InjectPacket(inline, pk)
 }
 

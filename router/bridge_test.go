@@ -697,3 +697,19 @@ func TestBridgeMQTTQoS2ToWAMP(t *testing.T) {
 		}
 	}
 }
+
+// TestBridgeQoS0: with bridge.qos 0, WAMP events reach MQTT subscribers at
+// QoS 0 (the hub's inline publish carries no packet id then: mochi refuses
+// one at QoS 0 as a protocol violation).
+func TestBridgeQoS0(t *testing.T) {
+	r := startRouter(t, func(c *Config) { c.Bridge.QoS = 0 })
+	sub := connectV5(t, "mqtt://"+mqttAddr(r), "q0", nil)
+	sub.subscribe(t, "com/acme/q0", 1)
+	w := connectWAMP(t, wsURL(r), serialize.JSON)
+	if err := w.Publish("com.acme.q0", nxwamp.Dict{"acknowledge": true}, nxwamp.List{"x"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if p := recv(t, sub.msgs, wait, "bridged QoS 0 message"); string(p.Payload) != "x" || p.QoS != 0 {
+		t.Fatalf("got %q at QoS %d, want \"x\" at QoS 0", p.Payload, p.QoS)
+	}
+}
