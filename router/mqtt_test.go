@@ -30,7 +30,7 @@ type v5Client struct {
 	disconnects chan *paho.Disconnect
 }
 
-func connectV5(t *testing.T, rawURL, clientID string, mutate func(*autopaho.ClientConfig)) *v5Client {
+func connectV5(t testing.TB, rawURL, clientID string, mutate func(*autopaho.ClientConfig)) *v5Client {
 	t.Helper()
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -81,7 +81,7 @@ func connectV5(t *testing.T, rawURL, clientID string, mutate func(*autopaho.Clie
 	return c
 }
 
-func (c *v5Client) subscribe(t *testing.T, filter string, qos byte) {
+func (c *v5Client) subscribe(t testing.TB, filter string, qos byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

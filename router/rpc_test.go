@@ -364,6 +364,11 @@ func TestRPCMQTTToMQTT(t *testing.T) {
 	if got := caller.reply(t); got.payload != "set 21 (com.acme.thermostat.set, 30000)" || got.correlation != "a" || len(got.props) != 0 {
 		t.Fatalf("reply %+v", got)
 	}
+	// QoS 0: the call and its result.
+	caller.call(t, "com.acme.thermostat.set", "replies/phone", "q0", []byte("18"), 0)
+	if got := caller.reply(t); got.payload != "set 18 (com.acme.thermostat.set, 30000)" || got.qos != 0 {
+		t.Fatalf("QoS 0 reply %+v", got)
+	}
 	caller.call(t, "com.acme.thermostat.set", "replies/phone", "b", []byte("99"), 1)
 	// The callee's JSON string is the error's one arg: the caller gets it as text.
 	if got := caller.reply(t); got.props["error"] != "com.acme.error.range" || got.payload != "too hot" || got.correlation != "b" {

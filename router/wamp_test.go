@@ -35,7 +35,7 @@ func wampTransports(r *Router) []struct {
 	}
 }
 
-func connectWAMP(t *testing.T, url string, ser serialize.Serialization) *client.Client {
+func connectWAMP(t testing.TB, url string, ser serialize.Serialization) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
