@@ -1,6 +1,8 @@
 // Command mqtt-device is an IoT device in a few lines: it connects to
 // Junction over MQTT 5 (TCP or WebSocket), publishes a temperature reading
-// every second, and prints the commands it receives.
+// every second, prints the commands it receives, and serves the WAMP
+// procedure devices.<id>.status (it subscribes to $rpc/devices/<id>/status
+// and answers each invocation on its Response Topic).
 //
 //	go run ./examples/mqtt-device -url mqtt://localhost:1883
 //	go run ./examples/mqtt-device -url ws://localhost:8080/ws
@@ -8,6 +10,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
@@ -15,6 +18,8 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/eclipse/paho.golang/autopaho"
@@ -31,6 +36,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	invocations := make(chan *paho.Publish, 16)
+	var last atomic.Value // the last reading
+	last.Store("none yet")
 
 	cm, err := autopaho.NewConnection(ctx, autopaho.ClientConfig{
 		ServerUrls:                    []*url.URL{u},
@@ -40,6 +48,7 @@ func main() {
 			// (Re)subscribe on every connection.
 			if _, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{
 				{Topic: "devices/" + *id + "/cmd", QoS: 1},
+				{Topic: "$rpc/devices/" + *id + "/status", QoS: 1}, // registers devices.<id>.status
 			}}); err != nil {
 				log.Printf("subscribe: %v", err)
 			}
@@ -47,6 +56,10 @@ func main() {
 		ClientConfig: paho.ClientConfig{
 			ClientID: *id,
 			OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+				if p := pr.Packet.Properties; strings.HasPrefix(pr.Packet.Topic, "$rpc/") && p != nil && p.ResponseTopic != "" {
+					invocations <- pr.Packet // answered below: not on paho's reading goroutine
+					return true, nil
+				}
 				fmt.Printf("command on %s: %s\n", pr.Packet.Topic, pr.Packet.Payload)
 				return true, nil
 			}},
@@ -67,8 +80,20 @@ func main() {
 			_ = cm.Disconnect(dctx)
 			cancel()
 			return
+		case inv := <-invocations:
+			// The result: a JSON object is one WAMP argument (a dict).
+			status, _ := json.Marshal(map[string]any{"temp": last.Load(), "device": *id})
+			if _, err := cm.Publish(ctx, &paho.Publish{
+				Topic: inv.Properties.ResponseTopic, QoS: 1, Payload: status,
+				Properties: &paho.PublishProperties{CorrelationData: inv.Properties.CorrelationData, ContentType: "application/json"},
+			}); err != nil {
+				log.Printf("answering %s: %v", inv.Topic, err)
+				continue
+			}
+			fmt.Println("answered", inv.Topic)
 		case <-tick.C:
 			temp := fmt.Sprintf("%.1f", 20+rand.Float64()*5)
+			last.Store(temp)
 			if _, err := cm.Publish(ctx, &paho.Publish{
 				Topic: "devices/" + *id + "/temp", QoS: 1, Payload: []byte(temp),
 				Properties: &paho.PublishProperties{ContentType: "text/plain"},

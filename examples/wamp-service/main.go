@@ -1,9 +1,11 @@
 // Command wamp-service is a backend service on WAMP: it registers the
 // procedure com.example.add, subscribes to com.example.news, and publishes a
-// heartbeat, over WebSocket or RawSocket.
+// heartbeat, over WebSocket or RawSocket. With -call it calls one procedure
+// instead (an MQTT device's, say), prints the result and exits.
 //
 //	go run ./examples/wamp-service -url ws://localhost:8080/ws
 //	go run ./examples/wamp-service -url tcp://localhost:8080   # RawSocket on the universal port
+//	go run ./examples/wamp-service -call devices.sensor-7.status
 package main
 
 import (
@@ -23,6 +25,7 @@ import (
 func main() {
 	routerURL := flag.String("url", "ws://localhost:8080/ws", "ws://host:port/ws or tcp://host:port")
 	realm := flag.String("realm", "realm1", "WAMP realm")
+	call := flag.String("call", "", "call this procedure, print its result and exit")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -32,6 +35,17 @@ func main() {
 		log.Fatal(err)
 	}
 	defer c.Close()
+
+	if *call != "" {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		res, err := c.Call(cctx, *call, nil, nil, nil, nil)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(res.Arguments, res.ArgumentsKw)
+		return
+	}
 
 	if err := c.Register("com.example.add", func(_ context.Context, inv *wamp.Invocation) client.InvokeResult {
 		var sum int64
