@@ -851,3 +851,59 @@ func TestRPCWithoutTheBridge(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 }
+
+// TestRPCInvokePolicyAndCalleeProgress: a SUBSCRIBE's user property invoke
+// chooses the registration's policy (first: every call to the first
+// callee), and an MQTT 5 callee's progressive results reach a WAMP caller
+// that asked for them, then the final result.
+func TestRPCInvokePolicyAndCalleeProgress(t *testing.T) {
+	r := startRouter(t, nil)
+	var firstCalls atomic.Int64
+	for _, name := range []string{"first", "second"} {
+		d := connectRPCV5(t, "mqtt://"+mqttAddr(r), "policy-"+name)
+		sub := &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "$rpc/com/acme/policy", QoS: 1}},
+			Properties: &paho.SubscribeProperties{User: paho.UserProperties{{Key: "invoke", Value: "first"}}}}
+		ctx, cancel := callCtxFor(wait)
+		ack, err := d.cm.Subscribe(ctx, sub)
+		cancel()
+		if err != nil || ack.Reasons[0] != 1 {
+			t.Fatalf("%s: register with invoke first: %v %v", name, err, ack)
+		}
+		ctx, stop := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		t.Cleanup(func() { stop(); wg.Wait() })
+		wg.Go(func() {
+			for {
+				select {
+				case p := <-d.msgs:
+					if name == "first" {
+						firstCalls.Add(1)
+					}
+					for i, payload := range []string{"10%", "90%", name} {
+						out := &paho.Publish{Topic: p.Properties.ResponseTopic, QoS: 1, Payload: []byte(payload),
+							Properties: &paho.PublishProperties{CorrelationData: p.Properties.CorrelationData}}
+						if i < 2 {
+							out.Properties.User.Add("progress", "true")
+						}
+						_, _ = d.cm.Publish(ctx, out)
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+	}
+	caller := connectWAMP(t, wsURL(r), serialize.MSGPACK)
+	for range 3 {
+		var progress []string
+		res, err := caller.Call(callCtx(t), "com.acme.policy", nil, nil, nil, func(r *nxwamp.Result) {
+			progress = append(progress, fmt.Sprint(r.Arguments...))
+		})
+		if err != nil || res.Arguments[0] != "first" || fmt.Sprint(progress) != "[10% 90%]" {
+			t.Fatalf("call: %v %v, progress %v; want first after [10%% 90%%]", res, err, progress)
+		}
+	}
+	if n := firstCalls.Load(); n != 3 {
+		t.Fatalf("first callee got %d calls, want 3", n)
+	}
+}
