@@ -16,13 +16,15 @@ build:
 run: build
 	./bin/junction serve
 
-# deps installs the real clients the tests drive, skipping what is there.
+# deps installs the real clients (and the real redis-server, with redis-cli,
+# for federation) the tests drive, skipping what is there.
 deps: deps-apt deps-node
 
 deps-apt:
 	@missing=""; \
 	command -v mosquitto_pub >/dev/null || missing="$$missing mosquitto-clients"; \
 	command -v mosquitto >/dev/null || missing="$$missing mosquitto"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	/usr/bin/python3 -c 'import autobahn, msgpack, cbor2, nacl' 2>/dev/null || missing="$$missing python3-autobahn python3-msgpack python3-cbor2 python3-nacl"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
