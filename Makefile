@@ -5,7 +5,7 @@ GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 NODE_DIR  := router/testdata/node
-APT_PKGS  := mosquitto mosquitto-clients python3-autobahn python3-msgpack python3-cbor2 python3-nacl
+APT_PKGS  := mosquitto mosquitto-clients redis-server python3-autobahn python3-msgpack python3-cbor2 python3-nacl
 BENCHTIME ?= 3s
 
 .PHONY: build run test deps deps-apt deps-node bench fuzz lint clean
