@@ -49,6 +49,6 @@ func TestCluster(t *testing.T) {
 		return nil
 	})
 	if err != nil || masters.Load() != 3 {
-		t.Fatalf("%d masters (%v)", masters, err)
+		t.Fatalf("%d masters (%v)", masters.Load(), err)
 	}
 }

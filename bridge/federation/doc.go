@@ -1,0 +1,2 @@
+// Package federation links Junction routers through Redis.
+package federation

@@ -1,0 +1,300 @@
+package federation
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// recorder is a Handler that records what arrives, in order.
+type recorder struct {
+	mu       sync.Mutex
+	msgs     []string
+	retained []retainedEvent
+	changed  chan struct{} // signalled (non-blocking) on every event
+}
+
+type retainedEvent struct {
+	topic string
+	body  string
+	clear bool
+}
+
+func newRecorder() *recorder { return &recorder{changed: make(chan struct{}, 1)} }
+
+func (r *recorder) Deliver(body []byte) {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, string(body))
+	r.mu.Unlock()
+	r.signal()
+}
+
+func (r *recorder) Retained(topic string, body []byte) {
+	r.mu.Lock()
+	r.retained = append(r.retained, retainedEvent{topic: topic, body: string(body), clear: body == nil})
+	r.mu.Unlock()
+	r.signal()
+}
+
+func (r *recorder) signal() {
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (r *recorder) messages() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.msgs...)
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.msgs)
+}
+
+func (r *recorder) retainedEvents() []retainedEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]retainedEvent(nil), r.retained...)
+}
+
+// retainedState is the retained store as the Handler sees it.
+func (r *recorder) retainedState() map[string]string {
+	st := map[string]string{}
+	for _, e := range r.retainedEvents() {
+		if e.clear {
+			delete(st, e.topic)
+		} else {
+			st[e.topic] = e.body
+		}
+	}
+	return st
+}
+
+// counters is a Metrics that counts.
+type counters struct {
+	mu sync.Mutex
+	n  map[string]int
+	up atomic.Bool
+}
+
+func newCounters() *counters { return &counters{n: map[string]int{}} }
+
+func (c *counters) add(k string, n int) {
+	c.mu.Lock()
+	c.n[k] += n
+	c.mu.Unlock()
+}
+
+func (c *counters) get(k string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[k]
+}
+
+func (c *counters) Sent(n int)                   { c.add("sent", n) }
+func (c *counters) Received(n int)               { c.add("received", n) }
+func (c *counters) Duplicates(n int)             { c.add("duplicates", n) }
+func (c *counters) Dropped(reason string, n int) { c.add("dropped_"+reason, n) }
+func (c *counters) Resent(n int)                 { c.add("resent", n) }
+func (c *counters) LinkUp(up bool)               { c.up.Store(up) }
+func (c *counters) RemoteNodes(n int)            {}
+func (c *counters) RemoteRoutes(n int)           {}
+func (c *counters) SpoolDepth(int, int64)        {}
+
+// cmdCounter is a go-redis hook counting commands by name, and separately
+// those the flusher sends (the data plane).
+type cmdCounter struct {
+	mu    sync.Mutex
+	names map[string]int
+	data  int
+	total int
+}
+
+func newCmdCounter() *cmdCounter { return &cmdCounter{names: map[string]int{}} }
+
+func (h *cmdCounter) count(ctx context.Context, cmds ...redis.Cmder) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range cmds {
+		h.names[c.Name()]++
+		h.total++
+		if ctx.Value(planeKey{}) != nil {
+			h.data++
+		}
+	}
+}
+
+func (h *cmdCounter) get(name string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.names[name]
+}
+
+func (h *cmdCounter) dataCmds() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.data
+}
+
+func (h *cmdCounter) all() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.total
+}
+
+func (h *cmdCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *cmdCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.count(ctx, cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *cmdCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.count(ctx, cmds...)
+		return next(ctx, cmds)
+	}
+}
+
+// node is a Link under test with its handler, metrics and command counter.
+type node struct {
+	*Link
+	rec  *recorder
+	met  *counters
+	cmds *cmdCounter
+}
+
+// testConfig is a Config with short timings for tests.
+func testConfig(addrs []string, prefix, id string) Config {
+	return Config{
+		Addrs:       addrs,
+		Cluster:     len(addrs) > 1,
+		KeyPrefix:   prefix,
+		NodeID:      id,
+		Heartbeat:   100 * time.Millisecond,
+		NodeTimeout: time.Second,
+		ResendAfter: 400 * time.Millisecond,
+		Logger:      testLogger(),
+	}
+}
+
+// testLogger logs to stderr with FED_LOG=debug|info, else nowhere.
+func testLogger() *slog.Logger {
+	var w io.Writer = io.Discard
+	level := slog.LevelInfo
+	switch os.Getenv("FED_LOG") {
+	case "debug":
+		w, level = os.Stderr, slog.LevelDebug
+	case "info":
+		w = os.Stderr
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// startNode starts a link with cfg (its Metrics replaced by counters) and
+// closes it when the test ends.
+func startNode(t testing.TB, cfg Config) *node {
+	t.Helper()
+	n := &node{rec: newRecorder(), met: newCounters(), cmds: newCmdCounter()}
+	cfg.Metrics = n.met
+	l, err := New(cfg, n.rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.hooks = append(l.hooks, n.cmds)
+	n.Link = l
+	if err := l.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = l.Close(ctx)
+	})
+	return n
+}
+
+// kill stops the link's loops as a crash would: nothing is flushed and
+// nothing removed from Redis.
+func (n *node) kill(t testing.TB) {
+	t.Helper()
+	if err := n.stop(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after d.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitUp waits until every node is up and knows every other one.
+func waitUp(t testing.TB, nodes ...*node) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "links up and seeing each other", func() bool {
+		for _, n := range nodes {
+			if !n.Up() || len(n.Nodes()) < len(nodes)-1 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// remoteRoutes returns how many rows of inc the node's table holds.
+func (n *node) remoteRoutes(inc string) int {
+	n.tmu.Lock()
+	defer n.tmu.Unlock()
+	if r := n.nodes[inc]; r != nil {
+		return len(r.rows)
+	}
+	return 0
+}
+
+// waitRoutes waits until every observer holds want rows of from.
+func waitRoutes(t testing.TB, from *node, want int, observers ...*node) {
+	t.Helper()
+	waitFor(t, 10*time.Second, fmt.Sprintf("%d routes of %s", want, from.ID()), func() bool {
+		for _, o := range observers {
+			if o == from {
+				continue
+			}
+			if o.remoteRoutes(from.ID()) != want {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// uniquePrefix gives each test its own key space on a shared server.
+func uniquePrefix(t testing.TB) string {
+	return "t" + strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+}
