@@ -75,6 +75,7 @@ func (l *Link) heartbeat(ctx context.Context, st *controlState) {
 		if ctx.Err() != nil {
 			return
 		}
+		l.troubled()
 		if !st.failing {
 			st.failing = true
 			l.hbOK.Store(false)
@@ -185,6 +186,7 @@ func (l *Link) removeDead(ctx context.Context, inc string) {
 		err = l.client.HDel(c, l.keys.acks(l.inc), inc).Err()
 	}
 	if err != nil && ctx.Err() == nil {
+		l.troubled()
 		l.warn.log(l.log, slog.LevelWarn, "remove_dead", "federation: could not remove a dead router's keys", "remote", inc, "error", err)
 	}
 }
@@ -239,6 +241,7 @@ func (l *Link) writeRoutes(ctx context.Context, st *controlState) {
 			l.rmu.Unlock()
 			if err != nil {
 				if ctx.Err() == nil {
+					l.troubled()
 					l.warn.log(l.log, slog.LevelWarn, "routes", "federation: route changes not written, retrying", "error", err)
 				}
 				st.routeRetry = time.Now().Add(l.cfg.Heartbeat)

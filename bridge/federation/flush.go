@@ -63,6 +63,7 @@ func (l *Link) flushLoop(ctx context.Context) {
 				if ctx.Err() != nil {
 					return
 				}
+				l.troubled()
 				if !fs.failing {
 					fs.failing = true
 					l.sendFailing.Store(true)

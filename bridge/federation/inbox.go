@@ -39,6 +39,7 @@ func (l *Link) inboxLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
+			l.troubled()
 			l.warn.log(l.log, slog.LevelWarn, "inbox_reader", "federation: inbox not read, retrying", "error", err)
 			if !bo.wait(ctx) {
 				return
@@ -148,6 +149,7 @@ func (l *Link) ackLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
+			l.troubled()
 			l.warn.log(l.log, slog.LevelWarn, "acks", "federation: acknowledgements not written, retrying", "error", err)
 			bo.cur = min(max(bo.cur*2, bo.min), bo.max)
 			retryAt = time.Now().Add(bo.cur)

@@ -90,6 +90,7 @@ type Link struct {
 	retainedCheck      atomic.Bool // Redis lost data: the retained reader checks its position
 	closed             atomic.Bool
 	rounds             atomic.Int64 // flusher rounds run (tests wait on it)
+	lastReload         atomic.Int64 // unix ns of the last Cluster slot map reload asked by troubled
 
 	// Lifecycle.
 	mu       sync.Mutex
@@ -213,8 +214,13 @@ func (l *Link) Start(ctx context.Context) error {
 	return nil
 }
 
+// newClient makes a client for the configured deployment. On Cluster the
+// slot map is reloaded every 10s (go-redis' default is a minute) and, more to
+// the point, after errors (see troubled): a primary that died refuses
+// connections rather than answering MOVED, so without a reload the client
+// would keep dialing it long after its replica took over.
 func (l *Link) newClient(poolSize int) redis.UniversalClient {
-	return redis.NewUniversalClient(&redis.UniversalOptions{
+	o := &redis.UniversalOptions{
 		Addrs:                 l.cfg.Addrs,
 		IsClusterMode:         l.cfg.Cluster,
 		MasterName:            l.cfg.SentinelMaster,
@@ -234,7 +240,32 @@ func (l *Link) newClient(poolSize int) redis.UniversalClient {
 		MaintNotificationsConfig: &maintnotifications.Config{
 			Mode: maintnotifications.ModeDisabled,
 		},
-	})
+	}
+	if l.cfg.Cluster {
+		co := o.Cluster()
+		co.ClusterStateReloadInterval = 10 * time.Second
+		return redis.NewClusterClient(co)
+	}
+	return redis.NewUniversalClient(o)
+}
+
+// troubled is told of every Redis error a loop meets. On Cluster it has the
+// clients reload the slot map (at most every 250ms), so that a failover is
+// followed within a retry or two.
+func (l *Link) troubled() {
+	if !l.cfg.Cluster {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := l.lastReload.Load()
+	if now-last < int64(250*time.Millisecond) || !l.lastReload.CompareAndSwap(last, now) {
+		return
+	}
+	for _, c := range []redis.UniversalClient{l.client, l.blocking} {
+		if cc, ok := c.(*redis.ClusterClient); ok {
+			cc.ReloadState(context.Background())
+		}
+	}
 }
 
 // Close stops the link: it stops every loop, writes what is still queued

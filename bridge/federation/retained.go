@@ -24,6 +24,7 @@ func (l *Link) retainedLoop(ctx context.Context) {
 		if ctx.Err() != nil {
 			return false
 		}
+		l.troubled()
 		l.warn.log(l.log, slog.LevelWarn, "retained_reader", "federation: "+what, "error", err)
 		return bo.wait(ctx)
 	}

@@ -166,6 +166,7 @@ func (l *Link) routeLoop(ctx context.Context) {
 			return false
 		}
 		pos = ""
+		l.troubled()
 		l.routesOK.Store(false)
 		l.refreshUp()
 		l.warn.log(l.log, slog.LevelWarn, "route_reader", "federation: "+what, "error", err)

@@ -21,7 +21,9 @@ type Cluster struct {
 // StartCluster starts six cluster-enabled redis-servers, joins them with
 // `redis-cli --cluster create --cluster-replicas 1`, and waits until every
 // node reports cluster_state:ok with all slots assigned and every node
-// known. It fails the test if that takes more than 30 seconds.
+// known, and every replica is in sync with its primary (so that it can take
+// over when a test kills the primary: the cluster node timeout is 2s). It
+// fails the test if that takes more than 30 seconds.
 func StartCluster(t testing.TB) *Cluster {
 	t.Helper()
 	Require(t)
@@ -30,7 +32,10 @@ func StartCluster(t testing.TB) *Cluster {
 		s := &Server{t: t, dir: t.TempDir()}
 		s.args = []string{"--bind", "127.0.0.1", "--dir", s.dir, "--logfile", "redis.log", "--daemonize", "no",
 			"--save", "", "--appendonly", "no",
-			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"}
+			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
+			// Replicas sync at once (the default waits 5s): a replica that
+			// never synced refuses to take over from a dead primary.
+			"--repl-diskless-sync-delay", "0"}
 		t.Cleanup(s.Kill)
 		s.startOnFreePort(true)
 		c.Nodes = append(c.Nodes, s)
@@ -69,6 +74,13 @@ func (c *Cluster) waitOK(ctx context.Context) error {
 			text, _ := info.(string)
 			if err != nil || !strings.Contains(text, "cluster_state:ok") ||
 				!strings.Contains(text, "cluster_slots_ok:16384") || !strings.Contains(text, "cluster_known_nodes:6") {
+				ok = false
+				last = fmt.Sprintf("%s: %v %s", s.Addr(), err, text)
+				break
+			}
+			info, err = s.Do("INFO", "replication")
+			text, _ = info.(string)
+			if err != nil || strings.Contains(text, "role:slave") && !strings.Contains(text, "master_link_status:up") {
 				ok = false
 				last = fmt.Sprintf("%s: %v %s", s.Addr(), err, text)
 				break
