@@ -50,6 +50,8 @@ fuzz:
 	$(GO) test ./bridge -run '^$$' -fuzz FuzzFromMQTT -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge -run '^$$' -fuzz FuzzRoundTrip -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge -run '^$$' -fuzz FuzzMapper -fuzztime $(FUZZTIME)
+	$(GO) test ./bridge/federation -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+	$(GO) test ./bridge/federation -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 
 bench: deps
 	$(GO) test ./router -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 -timeout 30m
