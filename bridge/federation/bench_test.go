@@ -45,7 +45,7 @@ func BenchmarkLink(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			prefix := uniquePrefix(b)
 			cfg := func(id string) Config {
-				c := testConfig([]string{srv.Addr()}, prefix, id)
+				c := testConfig(single(srv), prefix, id)
 				c.Heartbeat, c.NodeTimeout = time.Second, 5*time.Second
 				c.SpoolMessages = 1 << 20
 				return c
@@ -113,7 +113,7 @@ func BenchmarkLinkLatency(b *testing.B) {
 	srv := fedtest.Start(b, fedtest.Options{})
 	prefix := uniquePrefix(b)
 	cfg := func(id string) Config {
-		c := testConfig([]string{srv.Addr()}, prefix, id)
+		c := testConfig(single(srv), prefix, id)
 		c.Heartbeat, c.NodeTimeout = time.Second, 5*time.Second
 		return c
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/junctionmq/junction/bridge/federation/fedtest"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 )
@@ -204,17 +205,31 @@ type node struct {
 	cmds *cmdCounter
 }
 
+// deployment is how the links under test reach Redis.
+type deployment struct {
+	addrs   []string
+	cluster bool
+	master  string // Sentinel
+}
+
+func single(s *fedtest.Server) deployment     { return deployment{addrs: []string{s.Addr()}} }
+func clustered(c *fedtest.Cluster) deployment { return deployment{addrs: c.Addrs(), cluster: true} }
+func sentinel(s *fedtest.Server) deployment {
+	return deployment{addrs: []string{s.Addr()}, master: fedtest.SentinelMaster}
+}
+
 // testConfig is a Config with short timings for tests.
-func testConfig(addrs []string, prefix, id string) Config {
+func testConfig(d deployment, prefix, id string) Config {
 	return Config{
-		Addrs:       addrs,
-		Cluster:     len(addrs) > 1,
-		KeyPrefix:   prefix,
-		NodeID:      id,
-		Heartbeat:   100 * time.Millisecond,
-		NodeTimeout: time.Second,
-		ResendAfter: 400 * time.Millisecond,
-		Logger:      testLogger(),
+		Addrs:          d.addrs,
+		Cluster:        d.cluster,
+		SentinelMaster: d.master,
+		KeyPrefix:      prefix,
+		NodeID:         id,
+		Heartbeat:      100 * time.Millisecond,
+		NodeTimeout:    time.Second,
+		ResendAfter:    400 * time.Millisecond,
+		Logger:         testLogger(),
 	}
 }
 

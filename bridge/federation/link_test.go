@@ -10,8 +10,8 @@ import (
 
 func TestSmoke(t *testing.T) {
 	srv := fedtest.Start(t, fedtest.Options{})
-	a := startNode(t, testConfig([]string{srv.Addr()}, uniquePrefix(t), "a"))
-	b := startNode(t, testConfig([]string{srv.Addr()}, uniquePrefix(t), "b"))
+	a := startNode(t, testConfig(single(srv), uniquePrefix(t), "a"))
+	b := startNode(t, testConfig(single(srv), uniquePrefix(t), "b"))
 	waitUp(t, a, b)
 	b.AddRoute(Route{Proto: ProtoMQTT, Filter: "x/#"})
 	waitRoutes(t, b, 1, a)

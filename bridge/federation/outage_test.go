@@ -24,9 +24,9 @@ func TestRedisKilled(t *testing.T) {
 		t.Run(fmt.Sprintf("appendonly=%v", aof), func(t *testing.T) {
 			srv := fedtest.Start(t, fedtest.Options{AppendOnly: aof})
 			prefix := uniquePrefix(t)
-			a := startNode(t, testConfig([]string{srv.Addr()}, prefix, "a"))
-			b := startNode(t, testConfig([]string{srv.Addr()}, prefix, "b"))
-			c := startNode(t, testConfig([]string{srv.Addr()}, prefix, "c"))
+			a := startNode(t, testConfig(single(srv), prefix, "a"))
+			b := startNode(t, testConfig(single(srv), prefix, "b"))
+			c := startNode(t, testConfig(single(srv), prefix, "c"))
 			waitUp(t, a, b, c)
 			b.AddRoute(mqtt("s/#"))
 			c.AddRoute(wamp("prefix", "s."))
@@ -94,18 +94,18 @@ func count(msgs []string, s string) int {
 
 func TestNodeDeath(t *testing.T) {
 	srv := fedtest.Start(t, fedtest.Options{})
-	testNodeDeath(t, []string{srv.Addr()}, srv.Client())
+	testNodeDeath(t, single(srv), srv.Client())
 }
 
 // testNodeDeath kills a router without deregistration: the others drop its
 // routes within about NodeTimeout, stop targeting it, discard what they
 // queued for it, and one of them removes its keys. A new router with the
 // same NodeID then announces its routes and is served.
-func testNodeDeath(t *testing.T, addrs []string, cl redis.UniversalClient) {
+func testNodeDeath(t *testing.T, d deployment, cl redis.UniversalClient) {
 	prefix := uniquePrefix(t)
-	a := startNode(t, testConfig(addrs, prefix, "a"))
-	b := startNode(t, testConfig(addrs, prefix, "b"))
-	c := startNode(t, testConfig(addrs, prefix, "c"))
+	a := startNode(t, testConfig(d, prefix, "a"))
+	b := startNode(t, testConfig(d, prefix, "b"))
+	c := startNode(t, testConfig(d, prefix, "c"))
 	waitUp(t, a, b, c)
 	b.AddRoute(mqtt("d/#"))
 	waitRoutes(t, b, 1, a, c)
@@ -144,7 +144,7 @@ func testNodeDeath(t *testing.T, addrs []string, cl redis.UniversalClient) {
 		return true
 	})
 
-	b2 := startNode(t, testConfig(addrs, prefix, "b"))
+	b2 := startNode(t, testConfig(d, prefix, "b"))
 	b2.AddRoute(mqtt("d/#"))
 	waitRoutes(t, b2, 1, a, c)
 	if n := a.Publish(Message{Topic: "d/x", Reliable: true, Body: []byte("a 0")}); n != 1 {
@@ -158,8 +158,8 @@ func testNodeDeath(t *testing.T, addrs []string, cl redis.UniversalClient) {
 func TestRemovedRouterReannounces(t *testing.T) {
 	srv := fedtest.Start(t, fedtest.Options{})
 	prefix := uniquePrefix(t)
-	a := startNode(t, testConfig([]string{srv.Addr()}, prefix, "a"))
-	b := startNode(t, testConfig([]string{srv.Addr()}, prefix, "b"))
+	a := startNode(t, testConfig(single(srv), prefix, "a"))
+	b := startNode(t, testConfig(single(srv), prefix, "b"))
 	waitUp(t, a, b)
 	b.AddRoute(mqtt("z/#"))
 	b.AddRoute(mqtt("y"))
@@ -186,8 +186,8 @@ func TestRemovedRouterReannounces(t *testing.T) {
 func TestRedisRestartedEmpty(t *testing.T) {
 	srv := fedtest.Start(t, fedtest.Options{})
 	prefix := uniquePrefix(t)
-	a := startNode(t, testConfig([]string{srv.Addr()}, prefix, "a"))
-	b := startNode(t, testConfig([]string{srv.Addr()}, prefix, "b"))
+	a := startNode(t, testConfig(single(srv), prefix, "a"))
+	b := startNode(t, testConfig(single(srv), prefix, "b"))
 	waitUp(t, a, b)
 	a.AddRoute(wamp("exact", "to.a"))
 	b.AddRoute(mqtt("to/b"))
@@ -235,10 +235,10 @@ func TestSpoolOverflow(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			srv := fedtest.Start(t, fedtest.Options{})
 			prefix := uniquePrefix(t)
-			cfg := testConfig([]string{srv.Addr()}, prefix, "a")
+			cfg := testConfig(single(srv), prefix, "a")
 			cfg.SpoolMessages, cfg.SpoolBytes = c.messages, c.bytes
 			a := startNode(t, cfg)
-			b := startNode(t, testConfig([]string{srv.Addr()}, prefix, "b"))
+			b := startNode(t, testConfig(single(srv), prefix, "b"))
 			waitUp(t, a, b)
 			b.AddRoute(mqtt("o/#"))
 			waitRoutes(t, b, 1, a)

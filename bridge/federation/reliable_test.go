@@ -67,17 +67,17 @@ func TestReceiveDedup(t *testing.T) {
 
 func TestReliableOrderDedup(t *testing.T) {
 	srv := fedtest.Start(t, fedtest.Options{})
-	testReliableOrderDedup(t, []string{srv.Addr()})
+	testReliableOrderDedup(t, single(srv))
 }
 
 // testReliableOrderDedup sends reliable messages (and unreliable ones) from
 // two origins to two receivers with a ResendAfter so short that the senders
 // resend while acknowledgements are under way: each receiver gets every
 // reliable message exactly once and in its origin's order.
-func testReliableOrderDedup(t *testing.T, addrs []string) {
+func testReliableOrderDedup(t *testing.T, d deployment) {
 	prefix := uniquePrefix(t)
 	cfg := func(id string) Config {
-		c := testConfig(addrs, prefix, id)
+		c := testConfig(d, prefix, id)
 		c.ResendAfter = 20 * time.Millisecond
 		return c
 	}

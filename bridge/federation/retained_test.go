@@ -12,17 +12,17 @@ import (
 
 func TestRetained(t *testing.T) {
 	srv := fedtest.Start(t, fedtest.Options{})
-	testRetained(t, []string{srv.Addr()})
+	testRetained(t, single(srv))
 }
 
 // testRetained checks the cluster-wide retained store: every router sees
 // every change (its own included) in the same order; a cleared topic is
 // reported with a nil body; a router started later loads the store and then
 // follows the log.
-func testRetained(t *testing.T, addrs []string) {
+func testRetained(t *testing.T, d deployment) {
 	prefix := uniquePrefix(t)
-	a := startNode(t, testConfig(addrs, prefix, "a"))
-	b := startNode(t, testConfig(addrs, prefix, "b"))
+	a := startNode(t, testConfig(d, prefix, "a"))
+	b := startNode(t, testConfig(d, prefix, "b"))
 	waitUp(t, a, b)
 
 	// Two writers at once: the log decides the order, the same for all.
@@ -81,7 +81,7 @@ func testRetained(t *testing.T, addrs []string) {
 	}
 
 	// A late router loads the store, then follows the log.
-	c := startNode(t, testConfig(addrs, prefix, "c"))
+	c := startNode(t, testConfig(d, prefix, "c"))
 	waitFor(t, 10*time.Second, "c's bootstrap", func() bool { return maps.Equal(c.rec.retainedState(), want) })
 	if n := len(c.rec.retainedEvents()); n != len(want) {
 		t.Errorf("bootstrap reported %d changes, want one per topic (%d)", n, len(want))

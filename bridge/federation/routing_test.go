@@ -11,19 +11,19 @@ import (
 
 func TestInterestRouting(t *testing.T) {
 	srv := fedtest.Start(t, fedtest.Options{})
-	testInterestRouting(t, []string{srv.Addr()})
+	testInterestRouting(t, single(srv))
 }
 
 // testInterestRouting checks that routes reach the other routers, that a
 // message goes to exactly the routers with a matching route (MQTT and WAMP
 // rules), that a withdrawn route stops traffic, and that a publish without
 // remote interest sends no Redis command at all.
-func testInterestRouting(t *testing.T, addrs []string) {
+func testInterestRouting(t *testing.T, dp deployment) {
 	prefix := uniquePrefix(t)
-	a := startNode(t, testConfig(addrs, prefix, "a"))
-	b := startNode(t, testConfig(addrs, prefix, "b"))
-	c := startNode(t, testConfig(addrs, prefix, "c"))
-	d := startNode(t, testConfig(addrs, prefix, "d"))
+	a := startNode(t, testConfig(dp, prefix, "a"))
+	b := startNode(t, testConfig(dp, prefix, "b"))
+	c := startNode(t, testConfig(dp, prefix, "c"))
+	d := startNode(t, testConfig(dp, prefix, "d"))
 	waitUp(t, a, b, c, d)
 
 	routes := map[*node][]Route{

@@ -52,3 +52,16 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("%d masters (%v)", masters.Load(), err)
 	}
 }
+
+func TestSentinel(t *testing.T) {
+	p := Start(t, Options{})
+	s := StartSentinel(t, p)
+	c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: SentinelMaster, SentinelAddrs: []string{s.Addr()}, DisableIdentity: true})
+	defer c.Close()
+	if err := c.Set(context.Background(), "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := p.Do("GET", "k"); err != nil || v != "v" {
+		t.Fatalf("the write did not reach the primary: %v %v", v, err)
+	}
+}

@@ -46,6 +46,7 @@ type Server struct {
 	t    testing.TB
 	port int
 	dir  string
+	conf string // a config file to start with (Sentinel needs one it can rewrite)
 	args []string
 
 	mu   sync.Mutex
@@ -133,7 +134,11 @@ func freePort(cluster bool) (int, error) {
 // start runs redis-server on s.port and waits until it answers PING (an
 // AOF being loaded answers LOADING until it is done).
 func (s *Server) start() error {
-	args := append([]string{"--port", strconv.Itoa(s.port)}, s.args...)
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
+	}
+	args = append(append(args, "--port", strconv.Itoa(s.port)), s.args...)
 	cmd := exec.Command("redis-server", args...)
 	cmd.Dir = s.dir
 	cmd.SysProcAttr = sysProcAttr()
@@ -186,11 +191,18 @@ func ping(addr string) error {
 }
 
 func (s *Server) logTail() string {
-	b, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+	b, _ := os.ReadFile(filepath.Join(s.dir, s.logName()))
 	if len(b) > 2000 {
 		b = b[len(b)-2000:]
 	}
 	return string(b)
+}
+
+func (s *Server) logName() string {
+	if s.conf != "" {
+		return "sentinel.log"
+	}
+	return "redis.log"
 }
 
 // Addr is the server's host:port.

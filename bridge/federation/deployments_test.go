@@ -14,11 +14,11 @@ import (
 // replicas, and a primary killed mid-stream (its replica takes over).
 func TestCluster(t *testing.T) {
 	c := fedtest.StartCluster(t)
-	addrs := c.Addrs()
-	t.Run("routing", func(t *testing.T) { testInterestRouting(t, addrs) })
-	t.Run("reliable", func(t *testing.T) { testReliableOrderDedup(t, addrs) })
-	t.Run("retained", func(t *testing.T) { testRetained(t, addrs) })
-	t.Run("death", func(t *testing.T) { testNodeDeath(t, addrs, c.Client(t)) })
+	d := clustered(c)
+	t.Run("routing", func(t *testing.T) { testInterestRouting(t, d) })
+	t.Run("reliable", func(t *testing.T) { testReliableOrderDedup(t, d) })
+	t.Run("retained", func(t *testing.T) { testRetained(t, d) })
+	t.Run("death", func(t *testing.T) { testNodeDeath(t, d, c.Client(t)) })
 	t.Run("failover", func(t *testing.T) { testFailover(t, c) })
 }
 
@@ -28,8 +28,8 @@ func TestCluster(t *testing.T) {
 // the last writes. The receiver still gets every message once, in order.
 func testFailover(t *testing.T, c *fedtest.Cluster) {
 	prefix := uniquePrefix(t)
-	a := startNode(t, testConfig(c.Addrs(), prefix, "a"))
-	b := startNode(t, testConfig(c.Addrs(), prefix, "b"))
+	a := startNode(t, testConfig(clustered(c), prefix, "a"))
+	b := startNode(t, testConfig(clustered(c), prefix, "b"))
 	waitUp(t, a, b)
 	b.AddRoute(mqtt("f/#"))
 	waitRoutes(t, b, 1, a)
@@ -70,4 +70,13 @@ func testFailover(t *testing.T, c *fedtest.Cluster) {
 	waitFor(t, 60*time.Second, "the whole stream", func() bool { return b.rec.count() >= n })
 	checkStreams(t, b.rec.messages(), map[string]int{"a": n})
 	t.Logf("resent %d, duplicates %d", a.met.get("resent"), b.met.get("duplicates"))
+}
+
+// The core scenarios through Redis Sentinel (one primary, one sentinel).
+func TestSentinel(t *testing.T) {
+	p := fedtest.Start(t, fedtest.Options{})
+	d := sentinel(fedtest.StartSentinel(t, p))
+	t.Run("routing", func(t *testing.T) { testInterestRouting(t, d) })
+	t.Run("retained", func(t *testing.T) { testRetained(t, d) })
+	t.Run("death", func(t *testing.T) { testNodeDeath(t, d, p.Client()) })
 }
