@@ -31,6 +31,7 @@ func testFailover(t *testing.T, c *fedtest.Cluster) {
 	a := startNode(t, testConfig(clustered(c), prefix, "a"))
 	b := startNode(t, testConfig(clustered(c), prefix, "b"))
 	waitUp(t, a, b)
+	dumpOnFailure(t, a, b)
 	b.AddRoute(mqtt("f/#"))
 	waitRoutes(t, b, 1, a)
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"strings"
 	"sync"
@@ -122,6 +123,12 @@ func (c *counters) add(k string, n int) {
 	c.mu.Lock()
 	c.n[k] += n
 	c.mu.Unlock()
+}
+
+func (c *counters) snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.n)
 }
 
 func (c *counters) get(k string) int {
@@ -326,6 +333,44 @@ func waitRoutes(t testing.TB, from *node, want int, observers ...*node) {
 			}
 		}
 		return true
+	})
+}
+
+// state describes a link for a failing test's log.
+func (n *node) state() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s up=%v nodes=%v spool=%d/%dB counters=%v\n", n.ID(), n.Up(), n.Nodes(),
+		n.budget.count.Load(), n.budget.used.Load(), n.met.snapshot())
+	n.idx.mu.RLock()
+	for _, d := range n.idx.dests {
+		if d == nil {
+			continue
+		}
+		d.mu.Lock()
+		front := uint64(0)
+		if d.rel.len() > 0 {
+			front = d.rel.front().seq
+		}
+		fmt.Fprintf(&b, "  to %s: unacked from %d, next %d, last %d, unreliable %d, dead %v\n", d.inc, front, d.next, d.lastSeq, len(d.unrel), d.dead)
+		d.mu.Unlock()
+	}
+	n.idx.mu.RUnlock()
+	n.recvMu.Lock()
+	for inc, o := range n.origins {
+		fmt.Fprintf(&b, "  from %s: next %d, acked %d, dirty %v\n", inc, o.next, o.acked, o.dirty)
+	}
+	n.recvMu.Unlock()
+	return b.String()
+}
+
+// dumpOnFailure logs the nodes' state at the end of a failed test.
+func dumpOnFailure(t testing.TB, nodes ...*node) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, n := range nodes {
+				t.Log(n.state())
+			}
+		}
 	})
 }
 

@@ -28,6 +28,7 @@ func TestRedisKilled(t *testing.T) {
 			b := startNode(t, testConfig(single(srv), prefix, "b"))
 			c := startNode(t, testConfig(single(srv), prefix, "c"))
 			waitUp(t, a, b, c)
+			dumpOnFailure(t, a, b, c)
 			b.AddRoute(mqtt("s/#"))
 			c.AddRoute(wamp("prefix", "s."))
 			waitRoutes(t, b, 1, a)
@@ -107,6 +108,7 @@ func testNodeDeath(t *testing.T, d deployment, cl redis.UniversalClient) {
 	b := startNode(t, testConfig(d, prefix, "b"))
 	c := startNode(t, testConfig(d, prefix, "c"))
 	waitUp(t, a, b, c)
+	dumpOnFailure(t, a, b, c)
 	b.AddRoute(mqtt("d/#"))
 	waitRoutes(t, b, 1, a, c)
 
@@ -161,6 +163,7 @@ func TestRemovedRouterReannounces(t *testing.T) {
 	a := startNode(t, testConfig(single(srv), prefix, "a"))
 	b := startNode(t, testConfig(single(srv), prefix, "b"))
 	waitUp(t, a, b)
+	dumpOnFailure(t, a, b)
 	b.AddRoute(mqtt("z/#"))
 	b.AddRoute(mqtt("y"))
 	waitRoutes(t, b, 2, a)
@@ -189,6 +192,7 @@ func TestRedisRestartedEmpty(t *testing.T) {
 	a := startNode(t, testConfig(single(srv), prefix, "a"))
 	b := startNode(t, testConfig(single(srv), prefix, "b"))
 	waitUp(t, a, b)
+	dumpOnFailure(t, a, b)
 	a.AddRoute(wamp("exact", "to.a"))
 	b.AddRoute(mqtt("to/b"))
 	b.AddRoute(mqtt("also/b/#"))
@@ -206,6 +210,7 @@ func TestRedisRestartedEmpty(t *testing.T) {
 		return err1 == nil && err2 == nil && na == 1 && nb == 2
 	})
 	waitUp(t, a, b)
+	dumpOnFailure(t, a, b)
 	waitRoutes(t, a, 1, b)
 	waitRoutes(t, b, 2, a)
 	waitFor(t, 10*time.Second, "retained r reported cleared", func() bool {
@@ -240,6 +245,7 @@ func TestSpoolOverflow(t *testing.T) {
 			a := startNode(t, cfg)
 			b := startNode(t, testConfig(single(srv), prefix, "b"))
 			waitUp(t, a, b)
+			dumpOnFailure(t, a, b)
 			b.AddRoute(mqtt("o/#"))
 			waitRoutes(t, b, 1, a)
 			srv.Kill()

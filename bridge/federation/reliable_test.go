@@ -84,6 +84,7 @@ func testReliableOrderDedup(t *testing.T, d deployment) {
 	a, b := startNode(t, cfg("a")), startNode(t, cfg("b"))
 	r1, r2 := startNode(t, cfg("r1")), startNode(t, cfg("r2"))
 	waitUp(t, a, b, r1, r2)
+	dumpOnFailure(t, a, b, r1, r2)
 	r1.AddRoute(mqtt("data/#"))
 	r2.AddRoute(wamp("prefix", "data."))
 	waitRoutes(t, r1, 1, a, b)

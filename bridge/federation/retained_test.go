@@ -24,6 +24,7 @@ func testRetained(t *testing.T, d deployment) {
 	a := startNode(t, testConfig(d, prefix, "a"))
 	b := startNode(t, testConfig(d, prefix, "b"))
 	waitUp(t, a, b)
+	dumpOnFailure(t, a, b)
 
 	// Two writers at once: the log decides the order, the same for all.
 	done := make(chan struct{})

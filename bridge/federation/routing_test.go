@@ -25,6 +25,7 @@ func testInterestRouting(t *testing.T, dp deployment) {
 	c := startNode(t, testConfig(dp, prefix, "c"))
 	d := startNode(t, testConfig(dp, prefix, "d"))
 	waitUp(t, a, b, c, d)
+	dumpOnFailure(t, a, b, c, d)
 
 	routes := map[*node][]Route{
 		b: {mqtt("sensors/+/temp"), mqtt("$share/g/alerts/#"), wamp("exact", "fence.b")},
