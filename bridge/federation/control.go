@@ -15,6 +15,7 @@ type controlState struct {
 	failing    bool      // the last heartbeat failed
 	registered bool      // a heartbeat has succeeded
 	upSince    time.Time // since when heartbeats succeed without a gap (or since Redis lost its data)
+	lastOK     time.Time // the last successful heartbeat
 	epoch      string
 	myVer      int64 // the version of this router's route set, as last written
 	myCard     int64 // the size of that set
@@ -85,12 +86,19 @@ func (l *Link) heartbeat(ctx context.Context, st *controlState) {
 		return
 	}
 	now := time.Now()
-	if st.failing || !st.registered {
+	switch {
+	case st.failing || !st.registered:
 		st.upSince = now
 		if st.failing {
 			l.log.Info("federation: Redis reachable again")
 		}
+	case now.Sub(st.lastOK) > max(2*l.cfg.Heartbeat, l.cfg.NodeTimeout/2):
+		// This router's own heartbeats stalled (a pause, starved CPU, a
+		// slow Redis): the others' may have too. Judge nobody for a while.
+		st.upSince = now
+		l.log.Warn("federation: heartbeats were late; not judging other routers for NodeTimeout", "late_by", now.Sub(st.lastOK)-l.cfg.Heartbeat)
 	}
+	st.lastOK = now
 	st.failing = false
 	if st.epoch != "" && r.epoch != st.epoch {
 		// Redis restarted empty (or was flushed): every router re-announces

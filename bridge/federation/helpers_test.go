@@ -234,9 +234,11 @@ func testConfig(d deployment, prefix, id string) Config {
 		KeyPrefix:      prefix,
 		NodeID:         id,
 		Heartbeat:      100 * time.Millisecond,
-		NodeTimeout:    time.Second,
-		ResendAfter:    400 * time.Millisecond,
-		Logger:         testLogger(),
+		// Short enough for death tests, long enough that a loaded machine
+		// running -race never starves a live link's heartbeats that long.
+		NodeTimeout: 2 * time.Second,
+		ResendAfter: 400 * time.Millisecond,
+		Logger:      testLogger(),
 	}
 }
 

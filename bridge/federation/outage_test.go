@@ -42,9 +42,9 @@ func TestRedisKilled(t *testing.T) {
 				defer close(done)
 				begin := time.Now()
 				for i := range n {
-					// Pace the stream (2000 messages in 3s) so that it spans
+					// Pace the stream (2000 messages in 5s) so that it spans
 					// the outage.
-					time.Sleep(time.Until(begin.Add(time.Duration(i) * 1500 * time.Microsecond)))
+					time.Sleep(time.Until(begin.Add(time.Duration(i) * 2500 * time.Microsecond)))
 					start := time.Now()
 					if q := a.Publish(Message{Topic: "s/x", URI: "s.x", Reliable: true, Body: fmt.Appendf(nil, "a %d", i)}); q != 2 {
 						t.Errorf("message %d queued for %d routers, want 2", i, q)
@@ -60,7 +60,7 @@ func TestRedisKilled(t *testing.T) {
 			srv.Kill()
 			killed := published.Load()
 			waitFor(t, 10*time.Second, "the link to notice", func() bool { return !a.Up() })
-			time.Sleep(1200 * time.Millisecond) // the outage: longer than NodeTimeout
+			time.Sleep(a.cfg.NodeTimeout + 200*time.Millisecond) // the outage: longer than NodeTimeout
 			srv.Restart()
 			restarted := published.Load()
 			t.Logf("Redis down from message %d to %d", killed, restarted)
