@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -192,14 +193,20 @@ func (l *Link) flushOnce(ctx context.Context, fs *flushState) (bool, error) {
 	if pipe.Len() == 0 {
 		return false, nil
 	}
-	_, err := pipe.Exec(c)
+	_, _ = pipe.Exec(c) // each command's outcome is looked at below
 
-	if acks != nil && acks.Err() == nil {
-		fs.lastAckPoll = now
-		l.applyAcks(fs, acks.Val())
+	var err error // the first failure that calls for backing off (see refused)
+	if acks != nil {
+		if aerr := acks.Err(); aerr == nil {
+			fs.lastAckPoll = now
+			l.applyAcks(fs, acks.Val())
+		} else if !refused(aerr) {
+			err = aerr
+		}
 	}
-	l.settleRetained(rets, retCmds)
-	sent, failed := l.settleFrames(fs, mono)
+	err = cmp.Or(err, l.settleRetained(rets, retCmds))
+	sent, failed, ferr := l.settleFrames(fs, mono)
+	err = cmp.Or(err, ferr)
 	if sent > 0 {
 		l.m.Sent(sent)
 	}
@@ -207,8 +214,8 @@ func (l *Link) flushOnce(ctx context.Context, fs *flushState) (bool, error) {
 		l.m.Dropped(DropSendFailed, failed)
 	}
 	l.m.SpoolDepth(int(l.budget.count.Load()), l.budget.used.Load())
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return false, err
+	if err != nil {
+		return false, err // Redis unreachable or busy: back off
 	}
 	l.retMu.Lock()
 	more := left <= 0 || len(l.retQ) > 0
@@ -303,39 +310,71 @@ func (l *Link) applyAcks(fs *flushState, acks map[string]string) {
 // settleRetained releases written retained changes and puts the others back
 // at the head of the queue, in order: from the first that failed on, so the
 // log keeps the order of Retain calls (a change written twice is harmless).
-func (l *Link) settleRetained(rets []retainedChange, cmds []*redis.Cmd) {
-	failed := len(rets)
+// A change Redis refuses (see refused) is dropped rather than retried for
+// ever. It returns the first other error.
+func (l *Link) settleRetained(rets []retainedChange, cmds []*redis.Cmd) error {
+	done := len(rets)
+	var first error
 	for i, c := range cmds {
-		if c.Err() != nil {
-			failed = i
-			break
+		err := c.Err()
+		if err == nil {
+			continue
 		}
+		if refused(err) {
+			l.m.Dropped(DropSendFailed, 1)
+			l.warn.log(l.log, slog.LevelWarn, "retained_refused", "federation: Redis refused a retained change; dropped", "topic", rets[i].topic, "error", err)
+			continue
+		}
+		done, first = i, err
+		break
 	}
 	var bytes int64
-	for _, r := range rets[:failed] {
+	for _, r := range rets[:done] {
 		bytes += int64(len(r.body) + len(r.topic))
 	}
-	l.budget.release(failed, bytes)
-	if failed < len(rets) {
+	l.budget.release(done, bytes)
+	if done < len(rets) {
 		l.retMu.Lock()
-		l.retQ = append(append([]retainedChange(nil), rets[failed:]...), l.retQ...)
+		l.retQ = append(append([]retainedChange(nil), rets[done:]...), l.retQ...)
 		l.retMu.Unlock()
 	}
+	return first
 }
 
-// settleFrames records the outcome of the round's frames: written reliable
+// refused reports whether err is Redis refusing a command for good (a key
+// of the wrong type, a script error), as opposed to Redis being unreachable,
+// loading, busy, out of memory or between Cluster primaries: retrying a
+// refused command would fail the same way.
+func refused(err error) bool {
+	var re redis.Error
+	if !errors.As(err, &re) || errors.Is(err, redis.Nil) {
+		return errors.Is(err, redis.Nil)
+	}
+	return redis.HasErrorPrefix(err, "WRONGTYPE") || redis.HasErrorPrefix(err, "ERR") && !redis.IsMaxClientsError(err)
+}
+
+// settleFrames records the outcome of the round's frames (and returns the
+// first failure that is not refused): written reliable
 // messages are marked sent (their resend timer starts), and a destination's
 // next seq advances over its frames up to the first that failed, so a failed
 // frame and all after it are written again. Unreliable messages are counted
 // sent or dropped, and released either way.
-func (l *Link) settleFrames(fs *flushState, mono int64) (sent, failed int) {
+func (l *Link) settleFrames(fs *flushState, mono int64) (sent, failed int, first error) {
 	var stop *dest // the destination whose frame failed (frames of one destination are consecutive)
 	for _, f := range fs.frames {
 		err := f.cmd.Err()
 		// redis.Nil: the inbox does not exist (NOMKSTREAM). Its router is
-		// dead or has not recreated it after Redis lost data: count the
-		// frame as written; reliable messages are resent after ResendAfter.
-		ok := err == nil || errors.Is(err, redis.Nil)
+		// dead or has not recreated it after Redis lost data. Or Redis
+		// refused the XADD (something else holds the key). Either way
+		// count the frame as written: its reliable messages are resent
+		// after ResendAfter, and nothing spins.
+		ok := err == nil || refused(err)
+		if err != nil && !errors.Is(err, redis.Nil) && ok {
+			l.warn.log(l.log, slog.LevelWarn, "frame_refused", "federation: Redis refused a frame", "inbox", f.d.inbox, "error", err)
+		}
+		if !ok {
+			first = cmp.Or(first, err)
+		}
 		if f.unrel > 0 {
 			if err == nil {
 				sent += f.unrel
@@ -368,5 +407,5 @@ func (l *Link) settleFrames(fs *flushState, mono int64) (sent, failed int) {
 		d.mu.Unlock()
 		sent += int(f.last - f.first + 1)
 	}
-	return sent, failed
+	return sent, failed, first
 }

@@ -275,3 +275,52 @@ func trimSpace(b []byte) []byte {
 	}
 	return b
 }
+
+// Redis refusing a write for good (another program holds one of our keys
+// with the wrong type) costs only what it refuses: the writer neither spins
+// nor stops, and reliable messages to the refused inbox go through once the
+// key is fixed.
+func TestRefusedWrites(t *testing.T) {
+	srv := fedtest.Start(t, fedtest.Options{})
+	prefix := uniquePrefix(t)
+	a := startNode(t, testConfig(single(srv), prefix, "a"))
+	b := startNode(t, testConfig(single(srv), prefix, "b"))
+	c := startNode(t, testConfig(single(srv), prefix, "c"))
+	waitUp(t, a, b, c)
+	dumpOnFailure(t, a, b, c)
+	b.AddRoute(mqtt("r/#"))
+	c.AddRoute(mqtt("r/#"))
+	waitRoutes(t, b, 1, a)
+	waitRoutes(t, c, 1, a)
+	cl := srv.Client()
+	ctx := context.Background()
+	if err := cl.Del(ctx, a.keys.inbox(b.ID())).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Set(ctx, a.keys.inbox(b.ID()), "not a stream", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Set(ctx, a.keys.retained, "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	a.Retain("refused", []byte("x"))
+	for i := range 100 {
+		a.Publish(Message{Topic: "r/1", Reliable: true, Body: fmt.Appendf(nil, "a %d", i)})
+	}
+	waitFor(t, 10*time.Second, "c served", func() bool { return c.rec.count() == 100 })
+	waitFor(t, 10*time.Second, "the retained change dropped", func() bool { return a.met.get("dropped_send_failed") == 1 })
+	if !a.Up() || a.sendFailing.Load() {
+		t.Fatal("a refused write took the link down")
+	}
+	r0 := a.rounds.Load()
+	time.Sleep(200 * time.Millisecond) // a spinning writer would run thousands of rounds
+	if r := a.rounds.Load() - r0; r > 20 {
+		t.Fatalf("the writer ran %d rounds in 200ms", r)
+	}
+	// Fixed: b's heartbeat recreates its inbox, a resends.
+	if err := cl.Del(ctx, a.keys.inbox(b.ID()), a.keys.retained).Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "b served", func() bool { return b.rec.count() == 100 })
+	checkStreams(t, b.rec.messages(), map[string]int{"a": 100})
+}
