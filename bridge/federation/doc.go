@@ -133,7 +133,8 @@
 // bounds (SpoolMessages per destination, SpoolBytes in all; beyond them the
 // new message is dropped, dropped{reason="spool_full"}, logged at most every
 // 10s), and every loop retries with backoff, logging at most once per 10s
-// per kind of failure. Up reports false. The route table stays as it was.
+// per kind of failure (go-redis also logs each failed dial through its
+// process-wide logger: install RedisLogger). Up reports false. The route table stays as it was.
 // When Redis is back, the writer resends everything unacknowledged, then
 // writes the rest in order; readers resume from their positions (a new
 // inbox stream after an empty restart gets IDs above the old position, as

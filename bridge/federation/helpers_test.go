@@ -23,6 +23,7 @@ import (
 // test that killed a node that goroutine takes up to a second to notice the
 // Close: the check waits up to 5s for goroutines to end (none is ignored).
 func TestMain(m *testing.M) {
+	redis.SetLogger(NewRedisLogger(testLogger())) // the test binary is the program here
 	code := m.Run()
 	if code == 0 {
 		deadline := time.Now().Add(5 * time.Second)
