@@ -135,18 +135,20 @@ func (l *Link) flushOnce(ctx context.Context, fs *flushState) (bool, error) {
 	l.idx.mu.RUnlock()
 
 	// Go back to the first unacknowledged message where it has waited for
-	// ResendAfter (or everywhere, when Redis lost data).
+	// ResendAfter (or everywhere, when Redis lost data). Acknowledgements
+	// are awaited for whatever was written, rewound or not: they may be on
+	// their way.
 	rewind := l.rewindAll.Swap(false)
 	resent, awaiting := 0, false
 	for _, d := range fs.dests {
 		d.mu.Lock()
 		if d.rel.len() > 0 {
 			f := d.rel.front()
+			awaiting = awaiting || f.sentAt != 0
 			if d.next > f.seq && (rewind || time.Duration(mono-f.sentAt) >= l.cfg.ResendAfter) {
 				resent += int(d.next - f.seq)
 				d.next = f.seq
 			}
-			awaiting = awaiting || d.next > f.seq
 		}
 		d.mu.Unlock()
 	}

@@ -339,6 +339,20 @@ func waitRoutes(t testing.TB, from *node, want int, observers ...*node) {
 	})
 }
 
+// waitDrained waits until the nodes' spools are empty: everything written
+// and acknowledged, and the byte accounting back to zero.
+func waitDrained(t testing.TB, nodes ...*node) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "spools drained", func() bool {
+		for _, n := range nodes {
+			if n.budget.count.Load() != 0 || n.budget.used.Load() != 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // state describes a link for a failing test's log.
 func (n *node) state() string {
 	var b strings.Builder

@@ -76,6 +76,7 @@ func TestRedisKilled(t *testing.T) {
 				t.Errorf("a Publish took %v", d)
 			}
 			waitUp(t, a, b, c)
+			waitDrained(t, a)
 			t.Logf("resent %d, duplicates %d+%d, unreliable dropped while down %d, delivered %d+%d",
 				a.met.get("resent"), b.met.get("duplicates"), c.met.get("duplicates"), a.met.get("dropped_link_down"),
 				count(b.rec.messages(), "u"), count(c.rec.messages(), "u"))
@@ -265,6 +266,7 @@ func TestSpoolOverflow(t *testing.T) {
 				msgs[i] = string(trimSpace([]byte(msgs[i])))
 			}
 			checkStreams(t, msgs, map[string]int{"a": c.wantQueued})
+			waitDrained(t, a)
 		})
 	}
 }

@@ -121,6 +121,7 @@ func testReliableOrderDedup(t *testing.T, d deployment) {
 		})
 		checkStreams(t, r.rec.messages(), map[string]int{"a": n, "b": n})
 	}
+	waitDrained(t, a, b)
 	resent := a.met.get("resent") + b.met.get("resent")
 	dups := r1.met.get("duplicates") + r2.met.get("duplicates")
 	t.Logf("resent %d, duplicates dropped %d", resent, dups)

@@ -87,6 +87,7 @@ func testRetained(t *testing.T, d deployment) {
 	if n := len(c.rec.retainedEvents()); n != len(want) {
 		t.Errorf("bootstrap reported %d changes, want one per topic (%d)", n, len(want))
 	}
+	waitDrained(t, a, b)
 	b.Retain("shared", []byte("third"))
 	waitFor(t, 10*time.Second, "c follows the log", func() bool { return c.rec.retainedState()["shared"] == "third" })
 }

@@ -102,7 +102,7 @@ func testInterestRouting(t *testing.T, dp deployment) {
 	for n := range routes {
 		waitRoutes(t, n, 0, a)
 	}
-	waitFor(t, 10*time.Second, "a's spool empty (everything acknowledged)", func() bool { return a.budget.count.Load() == 0 })
+	waitDrained(t, a) // everything acknowledged: no acks to poll
 	r0, xadd0, data0 := a.rounds.Load(), a.cmds.get("xadd"), a.cmds.dataCmds()
 	for i := range 1000 {
 		for _, cs := range cases {
