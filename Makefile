@@ -5,7 +5,7 @@ GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 NODE_DIR  := router/testdata/node
-APT_PKGS  := mosquitto mosquitto-clients python3-autobahn python3-msgpack python3-cbor2 python3-nacl
+APT_PKGS  := mosquitto mosquitto-clients redis-server python3-autobahn python3-msgpack python3-cbor2 python3-nacl
 BENCHTIME ?= 3s
 
 .PHONY: build run test deps deps-apt deps-node bench fuzz lint clean
@@ -16,13 +16,15 @@ build:
 run: build
 	./bin/junction serve
 
-# deps installs the real clients the tests drive, skipping what is there.
+# deps installs the real clients (and the real redis-server, with redis-cli,
+# for federation) the tests drive, skipping what is there.
 deps: deps-apt deps-node
 
 deps-apt:
 	@missing=""; \
 	command -v mosquitto_pub >/dev/null || missing="$$missing mosquitto-clients"; \
 	command -v mosquitto >/dev/null || missing="$$missing mosquitto"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	/usr/bin/python3 -c 'import autobahn, msgpack, cbor2, nacl' 2>/dev/null || missing="$$missing python3-autobahn python3-msgpack python3-cbor2 python3-nacl"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
@@ -49,6 +51,9 @@ fuzz:
 	$(GO) test ./bridge -run '^$$' -fuzz FuzzRoundTrip -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge -run '^$$' -fuzz FuzzMapper -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge -run '^$$' -fuzz FuzzRPCMessages -fuzztime $(FUZZTIME)
+	$(GO) test ./bridge -run '^$$' -fuzz FuzzWire -fuzztime $(FUZZTIME)
+	$(GO) test ./bridge/federation -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+	$(GO) test ./bridge/federation -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 
 bench: deps
 	$(GO) test ./router -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 -timeout 30m
