@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/junctionmq/junction/auth"
+	"github.com/junctionmq/junction/bridge/federation"
 )
 
 // MQTTMessage is a publication as the MQTT side sees it.
@@ -32,6 +33,9 @@ type WAMPMessage struct {
 	URI string
 	WAMPPayload
 	Retain bool
+	// Acknowledge: the publisher asked for an acknowledgement, so the
+	// message crosses to other routers at least once (as MQTT QoS 1 does).
+	Acknowledge bool
 	// Disclose names the publisher to subscribers that announced publisher
 	// identification; nil discloses nothing.
 	Disclose *Disclosed
@@ -58,6 +62,10 @@ type MQTTEngine interface {
 	Publish(MQTTMessage) error
 	// Retained returns the retained messages matching an MQTT filter.
 	Retained(filter string) []MQTTMessage
+	// Retain sets (or, with an empty payload, clears) the retained message
+	// of m.Topic without delivering m: the cluster-wide retained log's
+	// changes.
+	Retain(m MQTTMessage)
 	// Deliver sends m to one client only, by client id, whether or not it
 	// subscribes to m.Topic, under the options of its subscription to
 	// filter ("": m.QoS). The client must be allowed to receive on m.Topic.
@@ -137,6 +145,7 @@ type Hub struct {
 	mqtt   atomic.Pointer[MQTTEngine]
 	wamp   atomic.Pointer[WAMPEngine]
 	dealer atomic.Pointer[Dealer]
+	fed    atomic.Pointer[Federation]
 
 	invocationID atomic.Uint64 // names invocations of MQTT callees: $rpc-reply/<id>
 
@@ -202,8 +211,18 @@ func (h *Hub) Realm() string { return h.cfg.Realm }
 func (h *Hub) Mapper() *Mapper { return h.mapper }
 
 // FromMQTT is handed every MQTT publication that passed authorization,
-// except those the hub itself injected.
+// except those the hub itself injected. It goes to the other routers that
+// want it, then to local WAMP subscribers.
 func (h *Hub) FromMQTT(m MQTTMessage) {
+	if f := h.fed.Load(); f != nil {
+		h.federateMQTT(*f, m)
+	}
+	h.mqttToWAMP(m)
+}
+
+// mqttToWAMP delivers an MQTT publication, local or remote, to the WAMP
+// subscribers of this router.
+func (h *Hub) mqttToWAMP(m MQTTMessage) {
 	if h.interest.empty() {
 		return
 	}
@@ -235,8 +254,18 @@ func (h *Hub) FromMQTT(m MQTTMessage) {
 }
 
 // FromWAMP is handed every WAMP publication in the bridged realm that passed
-// authorization, except those the hub itself made.
+// authorization, except those the hub itself made. It goes to the other
+// routers that want it, then to local MQTT subscribers.
 func (h *Hub) FromWAMP(m WAMPMessage) {
+	if f := h.fed.Load(); f != nil {
+		h.federateWAMP(*f, m)
+	}
+	h.wampToMQTT(m)
+}
+
+// wampToMQTT delivers a WAMP publication, local or remote, to the MQTT
+// subscribers of this router (and stores it if it is a local retained one).
+func (h *Hub) wampToMQTT(m WAMPMessage) {
 	mp := h.mqtt.Load()
 	if mp == nil || h.cfg.NoPubSub {
 		return
@@ -276,13 +305,23 @@ func (h *Hub) FromWAMP(m WAMPMessage) {
 // Subscribed tells the hub that a WAMP subscription pattern has its first
 // subscriber in the bridged realm.
 func (h *Hub) Subscribed(p Pattern) {
+	p = normalize(p)
 	if !h.cfg.NoPubSub {
-		h.interest.add(normalize(p))
+		h.interest.add(p)
+	}
+	if f := h.fed.Load(); f != nil {
+		(*f).AddRoute(federation.Route{Proto: federation.ProtoWAMP, Filter: p.URI, Match: p.Match})
 	}
 }
 
 // Unsubscribed tells the hub that a pattern lost its last subscriber.
-func (h *Hub) Unsubscribed(p Pattern) { h.interest.remove(normalize(p)) }
+func (h *Hub) Unsubscribed(p Pattern) {
+	p = normalize(p)
+	h.interest.remove(p)
+	if f := h.fed.Load(); f != nil {
+		(*f).RemoveRoute(federation.Route{Proto: federation.ProtoWAMP, Filter: p.URI, Match: p.Match})
+	}
+}
 
 func normalize(p Pattern) Pattern {
 	if p.Match == "" {

@@ -24,6 +24,11 @@ func (f *fakeMQTT) Publish(m MQTTMessage) error {
 	return nil
 }
 func (f *fakeMQTT) Retained(string) []MQTTMessage { return f.retained }
+func (f *fakeMQTT) Retain(m MQTTMessage) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.retained = append(f.retained, m)
+}
 func (f *fakeMQTT) Deliver(string, string, MQTTMessage) error {
 	return nil
 }

@@ -2,6 +2,8 @@ package mqtt
 
 import (
 	"errors"
+	"sync/atomic"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -115,4 +117,18 @@ func (s *Server) Retained(filter string) []bridge.MQTTMessage {
 		})
 	}
 	return out
+}
+
+// Retain implements bridge.MQTTEngine: it sets or, with an empty payload,
+// clears the retained message of m.Topic in mochi's store without
+// delivering it (a change from the cluster-wide retained log).
+func (s *Server) Retain(m bridge.MQTTMessage) {
+	pk := packetOf(m)
+	pk.FixedHeader.Retain = true
+	pk.Created = time.Now().Unix()
+	if s.cfg.MaxMessageExpiry > 0 {
+		pk.Expiry = pk.Created + int64(s.cfg.MaxMessageExpiry/time.Second)
+	}
+	s.mochi.Topics.RetainMessage(pk)
+	atomic.StoreInt64(&s.mochi.Info.Retained, int64(s.mochi.Topics.Retained.Len()))
 }

@@ -62,11 +62,12 @@ type Config struct {
 	Logger           *slog.Logger
 	Metrics          Metrics
 	Authority        Authority
-	DefaultRealm     string // the realm of clients whose identity names none
-	TokenCookie      string // the cookie that may carry a browser's JWT
-	CertAuthID       string // cn or san: the authid of a TLS client certificate
-	Bridge           Bridge // nil: nothing is bridged to WAMP
-	RPC              RPC    // nil: $rpc/ topics are ordinary topics
+	DefaultRealm     string   // the realm of clients whose identity names none
+	TokenCookie      string   // the cookie that may carry a browser's JWT
+	CertAuthID       string   // cn or san: the authid of a TLS client certificate
+	Bridge           Bridge   // nil: nothing is bridged to WAMP
+	RPC              RPC      // nil: $rpc/ topics are ordinary topics
+	Interest         Interest // nil: nobody is told of MQTT subscriptions (no federation)
 }
 
 func (c *Config) validate() error {
@@ -147,6 +148,12 @@ func New(cfg Config) (*Server, error) {
 		// bridge: RPC publishes end here.
 		rh := &rpcHook{rpc: cfg.RPC, auth: ah, server: m, metrics: cfg.Metrics, log: log, clients: map[string]*rpcEntry{}}
 		if err := m.AddHook(rh, nil); err != nil {
+			return nil, fmt.Errorf("mqtt hook: %w", err)
+		}
+	}
+	if cfg.Interest != nil {
+		// After the RPC hook, which may still refuse a granted $rpc/ filter.
+		if err := m.AddHook(newInterestHook(cfg.Interest, m, cfg.RPC != nil), nil); err != nil {
 			return nil, fmt.Errorf("mqtt hook: %w", err)
 		}
 	}

@@ -1,11 +1,13 @@
 package router
 
 import (
+	"crypto/tls"
 	_ "embed"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"reflect"
 	"strconv"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/junctionmq/junction/auth"
 	"github.com/junctionmq/junction/bridge"
+	"github.com/junctionmq/junction/bridge/federation"
 )
 
 // DefaultYAML is the documented default configuration.
@@ -31,6 +34,7 @@ type Config struct {
 	WAMP     WAMPConfig     `yaml:"wamp"`
 	Bridge   BridgeConfig   `yaml:"bridge"`
 	RPC      RPCConfig      `yaml:"rpc"`
+	Fed      FedConfig      `yaml:"federation"`
 	Realms   []RealmConfig  `yaml:"realms"`
 	Auth     AuthConfig     `yaml:"auth"`
 	Limits   LimitsConfig   `yaml:"limits"`
@@ -81,6 +85,71 @@ type RPCConfig struct {
 	Invoke          string   `yaml:"invoke"`
 	MaxPendingCalls int      `yaml:"max_pending_calls"`
 }
+
+// FedConfig links this router to others through Redis (see
+// bridge/federation); off while Redis is "".
+type FedConfig struct {
+	Redis          string   `yaml:"redis"`
+	Cluster        bool     `yaml:"cluster"`
+	Addresses      []string `yaml:"addresses"`
+	SentinelMaster string   `yaml:"sentinel_master"`
+	KeyPrefix      string   `yaml:"key_prefix"`
+	NodeID         string   `yaml:"node_id"`
+	Heartbeat      Duration `yaml:"heartbeat"`
+	NodeTimeout    Duration `yaml:"node_timeout"`
+	SpoolMessages  int      `yaml:"spool_messages"`
+	SpoolBytes     int64    `yaml:"spool_bytes"`
+	InboxMaxLen    int64    `yaml:"inbox_max_len"`
+	ResendAfter    Duration `yaml:"resend_after"`
+}
+
+// Enabled reports whether federation is on.
+func (f FedConfig) Enabled() bool { return f.Redis != "" }
+
+// linkConfig returns the federation package's configuration: the Redis URL
+// (redis:// or rediss://, user and password, one host, /db) and the keys
+// beside it.
+func (f FedConfig) linkConfig() (federation.Config, error) {
+	u, err := url.Parse(f.Redis)
+	if err != nil {
+		return federation.Config{}, fmt.Errorf("want redis://[user:password@]host:port[/db], got %q", f.Redis)
+	}
+	c := federation.Config{
+		Cluster: f.Cluster, SentinelMaster: f.SentinelMaster, KeyPrefix: f.KeyPrefix, NodeID: f.NodeID,
+		Heartbeat: f.Heartbeat.D(), NodeTimeout: f.NodeTimeout.D(), SpoolMessages: f.SpoolMessages,
+		SpoolBytes: f.SpoolBytes, InboxMaxLen: f.InboxMaxLen, ResendAfter: f.ResendAfter.D(),
+	}
+	switch u.Scheme {
+	case "redis":
+	case "rediss":
+		c.TLS = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
+	default:
+		return federation.Config{}, fmt.Errorf("want a redis:// or rediss:// URL, got %q", f.Redis)
+	}
+	if u.Host == "" || u.Port() == "" {
+		return federation.Config{}, fmt.Errorf("want host:port in %q", f.Redis)
+	}
+	if u.User != nil {
+		c.Username = u.User.Username()
+		c.Password, _ = u.User.Password()
+		if c.Password == "" && c.Username != "" && !strings.Contains(u.User.String(), ":") {
+			c.Username, c.Password = "", c.Username // redis://secret@host: a password alone
+		}
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		if c.DB, err = strconv.Atoi(db); err != nil || c.DB < 0 {
+			return federation.Config{}, fmt.Errorf("database %q in %q is not a number", db, f.Redis)
+		}
+	}
+	c.Addrs = append([]string{u.Host}, f.Addresses...)
+	return c, nil
+}
+
+// nopFedHandler lets Validate check a federation configuration.
+type nopFedHandler struct{}
+
+func (nopFedHandler) Deliver([]byte)          {}
+func (nopFedHandler) Retained(string, []byte) {}
 
 // BridgeRuleConfig maps one subtree (see bridge.Rule).
 type BridgeRuleConfig struct {
@@ -370,6 +439,16 @@ func (c *Config) Validate() error {
 		bad("rpc.invoke", "want single, roundrobin, random, first or last, got %q", c.RPC.Invoke)
 	}
 	positive("rpc.max_pending_calls", c.RPC.MaxPendingCalls)
+	if f := c.Fed; f.Enabled() {
+		lc, err := f.linkConfig()
+		if err != nil {
+			bad("federation.redis", "%v", err)
+		} else if _, err := federation.New(lc, nopFedHandler{}); err != nil {
+			bad("federation", "%v", err)
+		}
+	} else if f.Cluster || len(f.Addresses) > 0 || f.SentinelMaster != "" {
+		bad("federation.redis", "is empty, so federation is off: set it (or --redis) to use cluster, addresses or sentinel_master")
+	}
 	if c.Shutdown.DrainTimeout < 0 {
 		bad("shutdown.drain_timeout", "cannot be negative")
 	}

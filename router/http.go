@@ -28,6 +28,18 @@ func (r *Router) handler() http.Handler {
 			http.Error(w, "draining", http.StatusServiceUnavailable)
 			return
 		}
+		// A router whose Redis link is down still serves its own clients
+		// (local delivery never waits on Redis), so it stays ready; the body
+		// says what it cannot do. Were it unready, a Redis outage would take
+		// every router out of the load balancer at once.
+		if r.link != nil {
+			state := "down: messages for other routers are spooled"
+			if r.link.Up() {
+				state = fmt.Sprintf("up, %d other routers", len(r.link.Nodes()))
+			}
+			fmt.Fprintf(w, "ready\nfederation: %s\n", state)
+			return
+		}
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics.reg, promhttp.HandlerOpts{}))

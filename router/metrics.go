@@ -25,6 +25,10 @@ type metrics struct {
 	bridged          *prometheus.CounterVec // direction
 	unbridged        *prometheus.CounterVec // reason
 	rpc              *prometheus.CounterVec // kind, outcome
+
+	fedUp, fedNodes, fedRoutes, fedSpool, fedSpoolBytes prometheus.Gauge
+	fedSent, fedReceived, fedDuplicates, fedResent      prometheus.Counter
+	fedDropped                                          *prometheus.CounterVec // reason
 	// Resolved once: the hub counts every message it carries.
 	mqttToWAMP, wampToMQTT prometheus.Counter
 
@@ -83,6 +87,25 @@ func newMetrics() *metrics {
 		Name: "junction_mqtt_rpc_total",
 		Help: "Calls made by MQTT clients (kind call) and invocations of MQTT callees (kind invocation), by outcome: ok, error, timeout, canceled, too_many.",
 	}, []string{"kind", "outcome"})
+	gauge := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	}
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	}
+	m.fedUp = gauge("junction_federation_up", "1 while the federation link to Redis works (its heartbeat succeeds and its route table is loaded), else 0; absent without federation.")
+	m.fedNodes = gauge("junction_federation_remote_routers", "Live routers this one federates with.")
+	m.fedRoutes = gauge("junction_federation_remote_routes", "Routes (MQTT filters, WAMP patterns) of the other routers.")
+	m.fedSpool = gauge("junction_federation_spool_messages", "Messages queued for other routers: unsent, or reliable and not yet acknowledged.")
+	m.fedSpoolBytes = gauge("junction_federation_spool_bytes", "Bytes of the messages queued for other routers.")
+	m.fedSent = counter("junction_federation_sent_total", "Messages written to other routers' inboxes (one per destination; resends count again).")
+	m.fedReceived = counter("junction_federation_received_total", "Messages from other routers delivered here.")
+	m.fedDuplicates = counter("junction_federation_duplicates_total", "Reliable messages from other routers received again and dropped.")
+	m.fedResent = counter("junction_federation_resent_total", "Reliable messages written again, unacknowledged after federation.resend_after or after a failed write.")
+	m.fedDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "junction_federation_dropped_total",
+		Help: "Messages to or from other routers given up, by reason: spool_full, link_down, send_failed, dead_node, lost, gap (sent again), bad_entry.",
+	}, []string{"reason"})
 	m.mqttToWAMP = m.bridged.WithLabelValues(bridge.MQTTToWAMP)
 	m.wampToMQTT = m.bridged.WithLabelValues(bridge.WAMPToMQTT)
 	m.reg.MustRegister(
@@ -93,6 +116,37 @@ func newMetrics() *metrics {
 		trafficCollector{m},
 	)
 	return m
+}
+
+// registerFederation adds the federation metrics; only routers that
+// federate report them.
+func (m *metrics) registerFederation() {
+	m.reg.MustRegister(m.fedUp, m.fedNodes, m.fedRoutes, m.fedSpool, m.fedSpoolBytes,
+		m.fedSent, m.fedReceived, m.fedDuplicates, m.fedResent, m.fedDropped)
+}
+
+// fedMetrics is the federation link's view of the metrics.
+type fedMetrics struct{ m *metrics }
+
+func (f fedMetrics) Sent(n int)       { f.m.fedSent.Add(float64(n)) }
+func (f fedMetrics) Received(n int)   { f.m.fedReceived.Add(float64(n)) }
+func (f fedMetrics) Duplicates(n int) { f.m.fedDuplicates.Add(float64(n)) }
+func (f fedMetrics) Dropped(reason string, n int) {
+	f.m.fedDropped.WithLabelValues(reason).Add(float64(n))
+}
+func (f fedMetrics) Resent(n int) { f.m.fedResent.Add(float64(n)) }
+func (f fedMetrics) LinkUp(up bool) {
+	if up {
+		f.m.fedUp.Set(1)
+	} else {
+		f.m.fedUp.Set(0)
+	}
+}
+func (f fedMetrics) RemoteNodes(n int)  { f.m.fedNodes.Set(float64(n)) }
+func (f fedMetrics) RemoteRoutes(n int) { f.m.fedRoutes.Set(float64(n)) }
+func (f fedMetrics) SpoolDepth(messages int, bytes int64) {
+	f.m.fedSpool.Set(float64(messages))
+	f.m.fedSpoolBytes.Set(float64(bytes))
 }
 
 func (m *metrics) refused(reason string) { m.refusals.WithLabelValues(reason).Inc() }

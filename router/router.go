@@ -21,6 +21,7 @@ import (
 
 	"github.com/junctionmq/junction/auth"
 	"github.com/junctionmq/junction/bridge"
+	"github.com/junctionmq/junction/bridge/federation"
 	"github.com/junctionmq/junction/mqtt"
 	"github.com/junctionmq/junction/wamp"
 )
@@ -32,7 +33,8 @@ type Router struct {
 	log     *slog.Logger
 	metrics *metrics
 	auth    *auth.Authority
-	hub     *bridge.Hub // nil with the bridge off
+	hub     *bridge.Hub      // nil with the bridge, RPC and federation off
+	link    *federation.Link // nil without federation
 	wamp    *wamp.Server
 	mqtt    *mqtt.Server
 
@@ -65,7 +67,8 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 	r := &Router{cfg: cfg, log: log, metrics: newMetrics(), auth: authority}
 	l := cfg.Limits
 	var hub *bridge.Hub
-	if cfg.Bridge.Enabled || cfg.RPC.Enabled {
+	fed := cfg.Fed.Enabled()
+	if cfg.Bridge.Enabled || cfg.RPC.Enabled || fed {
 		hub, err = bridge.New(bridge.Config{
 			NoPubSub: !cfg.Bridge.Enabled,
 			Realm:    cfg.mqttRealm(),
@@ -127,8 +130,11 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 		TokenCookie:      cfg.Auth.JWT.Cookie,
 		CertAuthID:       cfg.MQTT.TLS.CertAuthID,
 	}
-	if hub != nil && cfg.Bridge.Enabled {
+	if hub != nil && (cfg.Bridge.Enabled || fed) {
 		mcfg.Bridge = hub
+	}
+	if fed {
+		mcfg.Interest = hub
 	}
 	if hub != nil && cfg.RPC.Enabled {
 		mcfg.RPC = hub
@@ -139,6 +145,20 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 		return nil, err
 	}
 	r.hub = hub
+	if fed {
+		lc, err := cfg.Fed.linkConfig()
+		if err == nil {
+			lc.Logger, lc.Metrics = log, fedMetrics{r.metrics}
+			r.metrics.registerFederation()
+			r.link, err = federation.New(lc, hub.FederationHandler())
+		}
+		if err != nil {
+			r.wamp.Close()
+			_ = r.mqtt.Close(context.Background())
+			return nil, fmt.Errorf("%w: federation: %w", ErrConfig, err)
+		}
+		hub.ConnectFederation(r.link)
+	}
 	if hub != nil {
 		hub.Connect(r.mqtt, r.wamp.BridgeEngine())
 		if cfg.RPC.Enabled {
@@ -239,6 +259,15 @@ func (r *Router) Start() error {
 	}
 	r.mu.Unlock()
 
+	if r.link != nil {
+		// Before the first client: it does not wait for Redis.
+		if err := r.link.Start(context.Background()); err != nil {
+			for _, ln := range r.listeners {
+				_ = ln.Close()
+			}
+			return fmt.Errorf("federation: %w", err)
+		}
+	}
 	r.httpConn = newConnListener(httpLn.Addr())
 	r.goConn(func() { _ = r.httpSrv.Serve(r.httpConn) })
 	r.goConn(func() { r.acceptLoop(httpLn, r.handleUniversal) })
@@ -347,6 +376,15 @@ func (r *Router) Shutdown(ctx context.Context) error {
 		_ = r.httpSrv.Close()
 		errs = append(errs, fmt.Errorf("drain: %w", ctx.Err()))
 		<-done
+	}
+	if r.link != nil {
+		// Last: what clients published while leaving is written, then the
+		// router leaves the cluster (the others stop routing to it at once).
+		linkCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := r.link.Close(linkCtx); err != nil {
+			r.log.Warn("federation link did not close cleanly", "error", err)
+		}
+		cancel()
 	}
 	r.log.Info("stopped")
 	return errors.Join(errs...)

@@ -15,6 +15,7 @@ import (
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
 
 	"github.com/junctionmq/junction/auth"
+	"github.com/junctionmq/junction/bridge"
 )
 
 // Authority is what the WAMP side asks about identities and permissions;
@@ -315,6 +316,10 @@ func (z authorizer) Authorize(sess *nxwamp.Session, msg nxwamp.Message) (bool, e
 	if z.bridge != nil {
 		if m, ok := msg.(*nxwamp.Publish); ok {
 			if pub, ok := publication(m); ok {
+				if d, _ := m.Options[nxwamp.OptDiscloseMe].(bool); d {
+					// Other routers' subscribers see who published.
+					pub.Disclose = &bridge.Disclosed{AuthID: authid, AuthRole: role}
+				}
 				z.bridge.FromWAMP(pub)
 			}
 		}

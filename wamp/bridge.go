@@ -39,10 +39,12 @@ func publication(m *nxwamp.Publish) (bridge.WAMPMessage, bool) {
 		}
 	}
 	retain, _ := m.Options[optRetain].(bool)
+	ack, _ := m.Options[nxwamp.OptAcknowledge].(bool)
 	return bridge.WAMPMessage{
 		URI:         string(m.Topic),
 		WAMPPayload: bridge.WAMPPayload{Args: m.Arguments, Kwargs: m.ArgumentsKw},
 		Retain:      retain,
+		Acknowledge: ack,
 	}, true
 }
 

@@ -11,8 +11,10 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/junctionmq/junction/bridge/federation"
 	"github.com/junctionmq/junction/router"
 )
 
@@ -40,7 +42,7 @@ func newRootCmd(stdout, stderr io.Writer, environ []string) *cobra.Command {
 }
 
 func newServeCmd(stderr io.Writer, environ []string) *cobra.Command {
-	var configFile, httpAddr, mqttAddr, logLevel string
+	var configFile, httpAddr, mqttAddr, logLevel, redisURL, nodeID string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the router (with no flags: the embedded default configuration)",
@@ -61,6 +63,12 @@ func newServeCmd(stderr io.Writer, environ []string) *cobra.Command {
 				if cmd.Flags().Changed("log-level") {
 					cfg.Log.Level = logLevel
 				}
+				if cmd.Flags().Changed("redis") {
+					cfg.Fed.Redis = redisURL
+				}
+				if cmd.Flags().Changed("node-id") {
+					cfg.Fed.NodeID = nodeID
+				}
 				return cfg, cfg.Validate()
 			}
 			cfg, err := load()
@@ -71,6 +79,8 @@ func newServeCmd(stderr io.Writer, environ []string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// go-redis has one logger per process: into slog, rate-limited.
+			redis.SetLogger(federation.NewRedisLogger(log))
 			if configFile == "" {
 				log.Info("using the embedded default configuration (see `junction config default`)", "version", version)
 			} else {
@@ -112,6 +122,8 @@ func newServeCmd(stderr io.Writer, environ []string) *cobra.Command {
 	f.StringVar(&httpAddr, "http", "", "address of the HTTP/WebSocket universal port (http.listen)")
 	f.StringVar(&mqttAddr, "mqtt", "", `address of MQTT over TCP (mqtt.listen); "" turns it off`)
 	f.StringVar(&logLevel, "log-level", "", "debug, info, warn or error (log.level)")
+	f.StringVar(&redisURL, "redis", "", "federate with other routers through this Redis, redis://host:port (federation.redis)")
+	f.StringVar(&nodeID, "node-id", "", "this router's name among the federated routers (federation.node_id)")
 	return cmd
 }
 

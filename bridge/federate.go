@@ -1,0 +1,179 @@
+package bridge
+
+import (
+	"github.com/junctionmq/junction/bridge/federation"
+)
+
+// Federation: the hub is also where publications leave for other routers
+// and arrive from them (bridge/federation carries them through Redis). A
+// local publication is handed to the link once, in its publisher's form
+// (see wire.go), with both of its names: the MQTT topic and, when it is
+// bridged, the WAMP URI, so that a router whose interest is in either
+// protocol gets it. A publication from another router is delivered to both
+// local engines, as a local one would be, and never goes back out: the hub
+// hands the link only what local clients published, so nothing loops.
+//
+// Interest: the hub announces a route for each WAMP pattern and each MQTT
+// filter that has local subscribers (first subscriber: AddRoute; last one
+// gone: RemoveRoute); the link sends a router only what its routes match.
+//
+// Retained messages: a local retained publication (MQTT retain, WAMP
+// retain) goes to the cluster-wide retained log in its MQTT form, and every
+// router, this one included, applies the log to its own store in the log's
+// one order. A remote publication is delivered live without being stored:
+// only the log changes a store, so every router's store ends the same.
+
+// Federation is the link to the other routers; *federation.Link implements
+// it.
+type Federation interface {
+	AddRoute(federation.Route)
+	RemoveRoute(federation.Route)
+	Publish(federation.Message) int
+	Retain(topic string, body []byte)
+}
+
+// wanter is implemented by links that can tell cheaply whether any other
+// router wants a publication, so that the hub encodes only what leaves.
+type wanter interface {
+	Wants(topic, uri string) bool
+}
+
+// FederationHandler is what the link calls with other routers'
+// publications and with retained changes.
+func (h *Hub) FederationHandler() federation.Handler { return fedHandler{h} }
+
+// ConnectFederation gives the hub its link to other routers, before the
+// router accepts clients.
+func (h *Hub) ConnectFederation(f Federation) { h.fed.Store(&f) }
+
+// MQTTSubscribed tells the hub that an MQTT filter has its first subscriber
+// on this router.
+func (h *Hub) MQTTSubscribed(filter string) {
+	if f := h.fed.Load(); f != nil {
+		(*f).AddRoute(federation.Route{Proto: federation.ProtoMQTT, Filter: filter})
+	}
+}
+
+// MQTTUnsubscribed tells the hub that an MQTT filter lost its last
+// subscriber on this router.
+func (h *Hub) MQTTUnsubscribed(filter string) {
+	if f := h.fed.Load(); f != nil {
+		(*f).RemoveRoute(federation.Route{Proto: federation.ProtoMQTT, Filter: filter})
+	}
+}
+
+// federateMQTT hands a local MQTT publication to the link.
+func (h *Hub) federateMQTT(f Federation, m MQTTMessage) {
+	uri := ""
+	if !h.cfg.NoPubSub {
+		if u, _, ok := h.mapper.ToWAMP(m.Topic); ok {
+			uri = u
+		}
+	}
+	var body []byte
+	if w, ok := f.(wanter); !ok || w.Wants(m.Topic, uri) {
+		body = EncodeMQTT(m)
+		f.Publish(federation.Message{Topic: m.Topic, URI: uri, Reliable: m.QoS > 0, Body: body})
+	}
+	if m.Retain {
+		if len(m.Payload) == 0 {
+			f.Retain(m.Topic, nil)
+			return
+		}
+		if body == nil {
+			body = EncodeMQTT(m)
+		}
+		f.Retain(m.Topic, body)
+	}
+}
+
+// federateWAMP hands a local WAMP publication to the link.
+func (h *Hub) federateWAMP(f Federation, m WAMPMessage) {
+	topic, mode, bridged := "", ModeAuto, false
+	if !h.cfg.NoPubSub {
+		topic, mode, bridged = h.mapper.ToMQTT(m.URI)
+		if !bridged {
+			topic = ""
+		}
+	}
+	if w, ok := f.(wanter); !ok || w.Wants(topic, m.URI) {
+		body, err := EncodeWAMP(m)
+		if err != nil {
+			h.cfg.Metrics.Unmapped("payload")
+			h.warn("WAMP event not sent to other routers: its payload cannot be encoded", "uri", m.URI, "error", err)
+		} else {
+			f.Publish(federation.Message{Topic: topic, URI: m.URI, Reliable: m.Acknowledge, Body: body})
+		}
+	}
+	if !m.Retain || !bridged {
+		return
+	}
+	// The retained store is MQTT's: the log carries the MQTT form.
+	if len(m.Args) == 0 && len(m.Kwargs) == 0 {
+		f.Retain(topic, nil)
+		return
+	}
+	p, err := ToMQTT(m.WAMPPayload, mode)
+	if err != nil {
+		return // not bridged locally either; counted there
+	}
+	f.Retain(topic, EncodeMQTT(MQTTMessage{Topic: topic, MQTTPayload: p, QoS: h.cfg.QoS, Retain: true, V5: true}))
+}
+
+// fedHandler is the hub as the link's Handler.
+type fedHandler struct{ h *Hub }
+
+// Deliver takes a publication from another router: it is delivered to both
+// local engines, not stored as retained, and not handed back to the link.
+func (fh fedHandler) Deliver(body []byte) {
+	h := fh.h
+	r, err := DecodeRemote(body)
+	if err != nil {
+		h.cfg.Metrics.Unmapped("wire")
+		h.warn("message from another router not delivered", "error", err)
+		return
+	}
+	if m := r.MQTT; m != nil {
+		live := *m
+		live.Retain = false
+		if mp := h.mqtt.Load(); mp != nil && (*mp).HasSubscribers(live.Topic) {
+			if err := (*mp).Publish(live); err != nil {
+				h.cfg.Metrics.Unmapped("engine")
+				h.warn("message from another router not delivered to MQTT", "topic", live.Topic, "error", err)
+			}
+		}
+		h.mqttToWAMP(live)
+		return
+	}
+	m := *r.WAMP
+	m.Retain = false
+	if wp := h.wamp.Load(); wp != nil {
+		if err := (*wp).Publish(m); err != nil {
+			h.cfg.Metrics.Unmapped("engine")
+			h.warn("message from another router not delivered to WAMP", "uri", m.URI, "error", err)
+		}
+	}
+	h.wampToMQTT(m)
+}
+
+// Retained applies a change of the cluster-wide retained log to the local
+// store (which both protocols read).
+func (fh fedHandler) Retained(topic string, body []byte) {
+	h := fh.h
+	mp := h.mqtt.Load()
+	if mp == nil {
+		return
+	}
+	m := MQTTMessage{Topic: topic, Retain: true}
+	if body != nil {
+		r, err := DecodeRemote(body)
+		if err != nil || r.MQTT == nil || r.MQTT.Topic != topic {
+			h.cfg.Metrics.Unmapped("wire")
+			h.warn("retained change from the cluster log not applied", "topic", topic, "error", err)
+			return
+		}
+		m = *r.MQTT
+		m.Retain = true
+	}
+	(*mp).Retain(m)
+}
