@@ -1,0 +1,140 @@
+package router
+
+// Federation through a real redis-server (bridge/federation/fedtest starts
+// it): routers in this process, with Go clients. The routers as separate
+// processes, with third-party clients, Redis restarts and Redis Cluster are
+// in federation_external_test.go.
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/gammazero/nexus/v3/transport/serialize"
+	nxwamp "github.com/gammazero/nexus/v3/wamp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/junctionmq/junction/bridge/federation/fedtest"
+)
+
+// startFederated starts a router that federates through redisURL.
+func startFederated(t testing.TB, redisURL, name string, mutate func(*Config)) *Router {
+	t.Helper()
+	return startRouter(t, func(c *Config) {
+		c.Fed.Redis = redisURL
+		c.Fed.NodeID = name
+		c.Fed.Heartbeat = Duration(200 * time.Millisecond)
+		c.Fed.NodeTimeout = Duration(2 * time.Second)
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+}
+
+// waitRoutes waits until r knows at least n routes of other routers.
+func waitRoutes(t testing.TB, r *Router, n int) {
+	t.Helper()
+	waitFor(t, 10*time.Second, fmt.Sprintf("%d remote routes", n), func() bool {
+		return testutil.ToFloat64(r.metrics.fedRoutes) >= float64(n)
+	})
+}
+
+func fedSent(r *Router) float64 { return testutil.ToFloat64(r.metrics.fedSent) }
+
+// retainedCount is how many messages r retains under home/.
+func retainedCount(r *Router) int { return len(r.mqtt.Retained("home/#")) }
+
+// TestFederationTwoRouters: MQTT and WAMP clients on router B get what MQTT
+// and WAMP clients publish on router A, each once, in both protocols;
+// nothing goes to Redis for a topic B does not want.
+func TestFederationTwoRouters(t *testing.T) {
+	redis := fedtest.Start(t, fedtest.Options{})
+	url := "redis://" + redis.Addr()
+	a := startFederated(t, url, "a", nil)
+	b := startFederated(t, url, "b", nil)
+
+	mqttSub := connectV5(t, "mqtt://"+mqttAddr(b), "sub-b", nil)
+	mqttSub.subscribe(t, "fed/+/temp", 1)
+	wampSub := connectWAMP(t, wsURL(b), serialize.MSGPACK)
+	events := make(chan *nxwamp.Event, 10)
+	if err := wampSub.SubscribeChan("fed.", events, nxwamp.Dict{"match": "prefix"}); err != nil {
+		t.Fatal(err)
+	}
+	waitRoutes(t, a, 2)
+
+	mqttPub := connectV5(t, "mqtt://"+mqttAddr(a), "pub-a", nil)
+	mqttPub.publish(t, &paho.Publish{Topic: "fed/7/temp", QoS: 1, Payload: []byte("21.5")})
+	wampPub := connectWAMP(t, wsURL(a), serialize.JSON)
+	if err := wampPub.Publish("fed.8.temp", nxwamp.Dict{"acknowledge": true}, nxwamp.List{"hot"}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	got := map[string]string{}
+	for range 2 {
+		p := recv(t, mqttSub.msgs, wait, "MQTT message on B")
+		got[p.Topic] = fmt.Sprintf("%s q%d", p.Payload, p.QoS)
+	}
+	if fmt.Sprint(got) != "map[fed/7/temp:21.5 q1 fed/8/temp:hot q1]" {
+		t.Fatalf("MQTT subscriber on B got %v", got)
+	}
+	got = map[string]string{}
+	for range 2 {
+		ev := recv(t, events, wait, "WAMP event on B")
+		got[ev.Details["topic"].(string)] = fmt.Sprint(ev.Arguments...)
+	}
+	if fmt.Sprint(got) != "map[fed.7.temp:21.5 fed.8.temp:hot]" {
+		t.Fatalf("WAMP subscriber on B got %v", got)
+	}
+
+	// Each once: nothing more arrives.
+	select {
+	case p := <-mqttSub.msgs:
+		t.Fatalf("MQTT duplicate %s %s", p.Topic, p.Payload)
+	case ev := <-events:
+		t.Fatalf("WAMP duplicate %v", ev.Details)
+	case <-time.After(300 * time.Millisecond):
+	}
+
+	// By interest: a topic B does not want costs A no Redis write.
+	before := fedSent(a)
+	mqttPub.publish(t, &paho.Publish{Topic: "other/7/temp", QoS: 1, Payload: []byte("x")})
+	if err := wampPub.Publish("other.x", nxwamp.Dict{"acknowledge": true}, nxwamp.List{"x"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	mqttPub.publish(t, &paho.Publish{Topic: "fed/9/temp", QoS: 1, Payload: []byte("last")})
+	recv(t, mqttSub.msgs, wait, "the last message")
+	if sent := fedSent(a) - before; sent != 1 {
+		t.Fatalf("A wrote %v messages to Redis for 3 publishes of which B wants 1", sent)
+	}
+}
+
+// TestFederationRetainedClusterWide: what is retained on A, by MQTT or WAMP,
+// a new subscriber on B gets; clearing on B clears it on A.
+func TestFederationRetainedClusterWide(t *testing.T) {
+	redis := fedtest.Start(t, fedtest.Options{})
+	url := "redis://" + redis.Addr()
+	a := startFederated(t, url, "a", nil)
+	b := startFederated(t, url, "b", nil)
+	pub := connectV5(t, "mqtt://"+mqttAddr(a), "pub", nil)
+	pub.publish(t, &paho.Publish{Topic: "home/t1", QoS: 1, Retain: true, Payload: []byte("21")})
+	w := connectWAMP(t, wsURL(a), serialize.JSON)
+	if err := w.Publish("home.t2", nxwamp.Dict{"acknowledge": true, "retain": true}, nxwamp.List{"on"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "B's retained store", func() bool { return retainedCount(b) == 2 })
+	sub := connectV5(t, "mqtt://"+mqttAddr(b), "sub", nil)
+	sub.subscribe(t, "home/+", 1)
+	got := map[string]string{}
+	for range 2 {
+		p := recv(t, sub.msgs, wait, "retained message on B")
+		got[p.Topic] = fmt.Sprintf("%s retain=%v", p.Payload, p.Retain)
+	}
+	if fmt.Sprint(got) != "map[home/t1:21 retain=true home/t2:on retain=true]" {
+		t.Fatalf("retained on B: %v", got)
+	}
+	// Cleared on B: gone on A too.
+	clear := connectV5(t, "mqtt://"+mqttAddr(b), "clear", nil)
+	clear.publish(t, &paho.Publish{Topic: "home/t1", QoS: 1, Retain: true})
+	waitFor(t, 10*time.Second, "A's retained store", func() bool { return retainedCount(a) == 1 })
+}
