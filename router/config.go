@@ -306,9 +306,10 @@ func DefaultConfig() Config {
 }
 
 // LoadConfig reads the YAML file at path over the defaults, applies the
-// JUNCTION_* variables of environ, and validates the result. Every error names
-// the key's path.
-func LoadConfig(path string, environ []string) (Config, error) {
+// JUNCTION_* variables of environ and then the overrides (command-line
+// flags, which come last), and validates the result. Every error names the
+// key's path.
+func LoadConfig(path string, environ []string, overrides ...func(*Config)) (Config, error) {
 	c := DefaultConfig()
 	if path != "" {
 		b, err := os.ReadFile(path)
@@ -321,6 +322,9 @@ func LoadConfig(path string, environ []string) (Config, error) {
 	}
 	if err := applyEnv(&c, environ); err != nil {
 		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	for _, o := range overrides {
+		o(&c)
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err

@@ -57,13 +57,14 @@ var listeningRE = regexp.MustCompile(`msg=listening listener=(http|mqtt) address
 // startRouterProc starts a router federating through redisURL, on free
 // loopback ports, with a short heartbeat so that a dead router is noticed in
 // 2s, and waits until it listens.
-func startRouterProc(t *testing.T, bin, redisURL, name string) *routerProc {
+func startRouterProc(t *testing.T, bin, redisURL, name string, env ...string) *routerProc {
 	t.Helper()
 	p := &routerProc{t: t, name: name, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, "serve", "--redis", redisURL, "--node-id", name,
 		"--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0", "--log-level", "debug")
 	p.cmd.Env = append(os.Environ(), "JUNCTION_FEDERATION_HEARTBEAT=200ms", "JUNCTION_FEDERATION_NODE_TIMEOUT=2s",
 		"JUNCTION_SHUTDOWN_DRAIN_TIMEOUT=2s")
+	p.cmd.Env = append(p.cmd.Env, env...)
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
@@ -187,21 +188,32 @@ func autobahnPublish(t *testing.T, url, ser, topic, argsJSON string) {
 }
 
 // TestFederationThreeRouterProcesses: three `junction serve` processes and
-// one redis-server; real clients on different routers reach each other:
-// MQTT → WAMP, WAMP → MQTT and MQTT → MQTT with wildcards, and a retained
-// message set on one router is read on another. Then a router is killed
-// (SIGKILL): within node_timeout the others drop it, and publishes stop
-// going to it.
+// one redis-server, then a 6-node Redis Cluster; real clients on different
+// routers reach each other: MQTT → WAMP, WAMP → MQTT and MQTT → MQTT with
+// wildcards, and a retained message set on one router is read on another.
+// Then a router is killed (SIGKILL): within node_timeout the others drop
+// it, and publishes stop going to it.
 func TestFederationThreeRouterProcesses(t *testing.T) {
 	requireMosquitto(t)
 	requirePython(t)
 	requireNode(t)
 	bin := buildJunction(t)
-	redis := fedtest.Start(t, fedtest.Options{})
-	url := "redis://" + redis.Addr()
-	a := startRouterProc(t, bin, url, "a")
-	b := startRouterProc(t, bin, url, "b")
-	c := startRouterProc(t, bin, url, "c")
+	t.Run("single", func(t *testing.T) {
+		redis := fedtest.Start(t, fedtest.Options{})
+		threeRouterProcesses(t, bin, "redis://"+redis.Addr())
+	})
+	t.Run("cluster", func(t *testing.T) {
+		c := fedtest.StartCluster(t)
+		addrs := c.Addrs()
+		threeRouterProcesses(t, bin, "redis://"+addrs[0], "JUNCTION_FEDERATION_CLUSTER=true",
+			`JUNCTION_FEDERATION_ADDRESSES=["`+strings.Join(addrs[1:], `","`)+`"]`)
+	})
+}
+
+func threeRouterProcesses(t *testing.T, bin, url string, env ...string) {
+	a := startRouterProc(t, bin, url, "a", env...)
+	b := startRouterProc(t, bin, url, "b", env...)
+	c := startRouterProc(t, bin, url, "c", env...)
 	for _, r := range []*routerProc{a, b, c} {
 		r.waitMetric("junction_federation_remote_routers", "two other routers", func(v float64) bool { return v == 2 })
 	}

@@ -50,26 +50,23 @@ func newServeCmd(stderr io.Writer, environ []string) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// load reads the file, environment and flags: at start and on SIGHUP.
 			load := func() (router.Config, error) {
-				cfg, err := router.LoadConfig(configFile, environ)
-				if err != nil {
-					return cfg, err
-				}
-				if cmd.Flags().Changed("http") {
-					cfg.HTTP.Listen = httpAddr
-				}
-				if cmd.Flags().Changed("mqtt") {
-					cfg.MQTT.Listen = mqttAddr
-				}
-				if cmd.Flags().Changed("log-level") {
-					cfg.Log.Level = logLevel
-				}
-				if cmd.Flags().Changed("redis") {
-					cfg.Fed.Redis = redisURL
-				}
-				if cmd.Flags().Changed("node-id") {
-					cfg.Fed.NodeID = nodeID
-				}
-				return cfg, cfg.Validate()
+				return router.LoadConfig(configFile, environ, func(cfg *router.Config) {
+					if cmd.Flags().Changed("http") {
+						cfg.HTTP.Listen = httpAddr
+					}
+					if cmd.Flags().Changed("mqtt") {
+						cfg.MQTT.Listen = mqttAddr
+					}
+					if cmd.Flags().Changed("log-level") {
+						cfg.Log.Level = logLevel
+					}
+					if cmd.Flags().Changed("redis") {
+						cfg.Fed.Redis = redisURL
+					}
+					if cmd.Flags().Changed("node-id") {
+						cfg.Fed.NodeID = nodeID
+					}
+				})
 			}
 			cfg, err := load()
 			if err != nil {

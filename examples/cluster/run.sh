@@ -112,8 +112,10 @@ stop() {
 	done
 	((${#live[@]})) || return 0
 	kill -TERM "${live[@]}" 2>/dev/null || true
+	# The watchdog is told to go with USR1: cleanup ignores INT and TERM,
+	# and a subshell cannot trap what its parent ignores.
 	(
-		trap 'kill "$s" 2>/dev/null; exit 0' TERM
+		trap 'kill -KILL "$s" 2>/dev/null; exit 0' USR1
 		sleep "$timeout" &
 		s=$!
 		wait "$s"
@@ -125,7 +127,7 @@ stop() {
 		wait "$p" 2>/dev/null || true
 		unset "NAME[$p]"
 	done
-	kill -TERM "$watchdog" 2>/dev/null || true
+	kill -USR1 "$watchdog" 2>/dev/null || true
 	wait "$watchdog" 2>/dev/null || true
 }
 
