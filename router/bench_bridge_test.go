@@ -116,7 +116,7 @@ func benchBridgePaths(b *testing.B, rate int) {
 	for _, p := range bridgePaths {
 		b.Run(p[0].name+"_to_"+p[1].name, func(b *testing.B) {
 			r := startRouter(b, nil)
-			benchBridgePath(b, r, p[0], p[1], rate)
+			benchBridgePath(b, r, r, p[0], p[1], rate)
 		})
 	}
 }
@@ -156,14 +156,15 @@ func (l *bridgeLatency) report(b *testing.B) {
 	b.ReportMetric(q(0.99), "p99-µs")
 }
 
-// benchBridgePath publishes b.N stamped messages from a pub client to a sub
-// client through r, at rate msg/s (0: as fast as the window allows).
-func benchBridgePath(b *testing.B, r *Router, pub, sub bridgeEnd, rate int) {
+// benchBridgePath publishes b.N stamped messages from a pub client on pubR
+// to a sub client on subR (the same router, or another one it federates
+// with), at rate msg/s (0: as fast as the window allows).
+func benchBridgePath(b *testing.B, pubR, subR *Router, pub, sub bridgeEnd, rate int) {
 	f := newBenchFlow()
 	l := &bridgeLatency{f: f, ns: make([]int64, b.N)}
 
 	if sub.wamp {
-		c := benchWAMPClient(b, wsURL(r), sub.ser, "subscriber", f)
+		c := benchWAMPClient(b, wsURL(subR), sub.ser, "subscriber", f)
 		err := c.Subscribe(bridgeWAMPTopic, func(ev *nxwamp.Event) {
 			l.delivered(bridgeWAMPStamp(ev))
 		}, nil)
@@ -171,7 +172,7 @@ func benchBridgePath(b *testing.B, r *Router, pub, sub bridgeEnd, rate int) {
 			b.Fatalf("WAMP subscribe: %v", err)
 		}
 	} else {
-		c := benchMQTTClient(b, mqttAddr(r), "bench-sub", f)
+		c := benchMQTTClient(b, mqttAddr(subR), "bench-sub", f)
 		tok := c.Subscribe(bridgeMQTTTopic, 0, func(_ mqtt3.Client, m mqtt3.Message) {
 			stamp, err := strconv.ParseInt(string(m.Payload()), 10, 64)
 			if err != nil {
@@ -185,13 +186,16 @@ func benchBridgePath(b *testing.B, r *Router, pub, sub bridgeEnd, rate int) {
 	}
 
 	var publish func(stamp int64) error
+	if pubR != subR && pubR.link != nil {
+		waitRoutes(b, pubR, 1) // the publisher's router knows the subscription
+	}
 	if pub.wamp {
-		c := benchWAMPClient(b, wsURL(r), pub.ser, "publisher", f)
+		c := benchWAMPClient(b, wsURL(pubR), pub.ser, "publisher", f)
 		publish = func(stamp int64) error {
 			return c.Publish(bridgeWAMPTopic, nil, nxwamp.List{strconv.FormatInt(stamp, 10)}, nil)
 		}
 	} else {
-		c := benchMQTTClient(b, mqttAddr(r), "bench-pub", f)
+		c := benchMQTTClient(b, mqttAddr(pubR), "bench-pub", f)
 		publish = func(stamp int64) error {
 			return c.Publish(bridgeMQTTTopic, 0, false, strconv.AppendInt(nil, stamp, 10)).Error()
 		}

@@ -262,10 +262,14 @@ func benchCPUTime(b *testing.B) time.Duration {
 
 // --- MQTT ---------------------------------------------------------------
 
-func benchMQTT(b *testing.B, addr string, qos byte) {
+func benchMQTT(b *testing.B, addr string, qos byte) { benchMQTTBetween(b, addr, addr, qos, nil) }
+
+// benchMQTTBetween publishes on the broker at pubAddr to a subscriber on the
+// one at subAddr (the same, or another federated router).
+func benchMQTTBetween(b *testing.B, pubAddr, subAddr string, qos byte, before func()) {
 	const topic = "bench/throughput"
 	f := newBenchFlow()
-	sub := benchMQTTClient(b, addr, "bench-sub", f)
+	sub := benchMQTTClient(b, subAddr, "bench-sub", f)
 	tok := sub.Subscribe(topic, qos, func(_ mqtt3.Client, m mqtt3.Message) {
 		if len(m.Payload()) != benchPayloadSize || m.Qos() != qos {
 			f.fail(fmt.Errorf("subscriber got a %d-byte QoS %d message, want %d bytes QoS %d",
@@ -279,7 +283,10 @@ func benchMQTT(b *testing.B, addr string, qos byte) {
 	if codes := tok.(*mqtt3.SubscribeToken).Result(); codes[topic] != qos {
 		b.Fatalf("subscribe: granted QoS %d, want %d", codes[topic], qos)
 	}
-	pub := benchMQTTClient(b, addr, "bench-pub", f)
+	pub := benchMQTTClient(b, pubAddr, "bench-pub", f)
+	if before != nil {
+		before() // subscriptions made: e.g. wait until other routers know them
+	}
 
 	timeout := time.NewTimer(benchDeadline)
 	defer timeout.Stop()

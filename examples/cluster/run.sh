@@ -169,15 +169,14 @@ alive() {
 	return 1
 }
 
-# request PORT TEXT: sends TEXT to 127.0.0.1:PORT and prints the answer
-# (read until the peer closes, or 2s of silence). Fails if nothing listens.
+# request PORT TEXT: sends TEXT to 127.0.0.1:PORT and prints the answer,
+# read until the peer closes (at most 3s), without the CRs. Fails if nothing
+# listens.
 request() {
-	local fd line
+	local fd
 	exec {fd}<>"/dev/tcp/127.0.0.1/$1" || return 1
 	printf '%b' "$2" >&"$fd"
-	while IFS= read -r -t 2 -u "$fd" line || [[ -n $line ]]; do
-		printf '%s\n' "${line%$'\r'}"
-	done
+	timeout 3 cat <&"$fd" | tr -d '\r'
 	exec {fd}>&-
 }
 
