@@ -51,10 +51,13 @@ type Config struct {
 	// be written plus the reliable ones written but not yet acknowledged.
 	// A Publish that would exceed it is not queued for that destination
 	// (the new message is dropped, counted dropped{reason="spool_full"}).
-	// Default 100000.
+	// Reliable messages stay about 100ms (the acknowledgement round trip),
+	// so it must exceed a destination's reliable rate times that, plus what
+	// an outage should absorb. Default 100000.
 	SpoolMessages int
 	// SpoolBytes bounds the bodies held by all destinations' spools and the
-	// retained changes not yet written, together. Default 128 MiB.
+	// retained changes not yet written, together (a body queued for k
+	// destinations counts k times, though it is held once). Default 128 MiB.
 	SpoolBytes int64
 	// InboxMaxLen is the approximate length (XADD MAXLEN ~) each router's
 	// inbox stream is trimmed to. An entry is a frame of up to 64 KiB of
