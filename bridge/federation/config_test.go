@@ -28,7 +28,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"bad node id", func(c *Config) { c.NodeID = "a b" }, "NodeID"},
 		{"long node id", func(c *Config) { c.NodeID = strings.Repeat("x", 65) }, "NodeID"},
 		{"tiny heartbeat", func(c *Config) { c.Heartbeat = time.Microsecond }, "Heartbeat"},
-		{"node timeout below two heartbeats", func(c *Config) { c.Heartbeat, c.NodeTimeout = time.Second, 1500 * time.Millisecond }, "NodeTimeout"},
+		{"node timeout below two heartbeats", func(c *Config) { c.Heartbeat, c.NodeTimeout = time.Second, 1500*time.Millisecond }, "NodeTimeout"},
 		{"negative spool", func(c *Config) { c.SpoolMessages = -1 }, "SpoolMessages"},
 		{"negative spool bytes", func(c *Config) { c.SpoolBytes = -1 }, "SpoolBytes"},
 		{"negative inbox length", func(c *Config) { c.InboxMaxLen = -1 }, "InboxMaxLen"},
