@@ -25,6 +25,9 @@ type Config struct {
 	// password for requirepass). With Sentinel they are the data nodes'
 	// credentials.
 	Username, Password string
+	// SentinelUsername and SentinelPassword authenticate to the sentinels
+	// themselves, if they require it.
+	SentinelUsername, SentinelPassword string
 	// DB selects a database on a single Redis or under Sentinel; Cluster has
 	// only database 0.
 	DB int
@@ -170,6 +173,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
 			bad("Addrs[%d]: %q is not host:port", i, a)
 		}
+	}
+	if cfg.SentinelMaster == "" && (cfg.SentinelUsername != "" || cfg.SentinelPassword != "") {
+		bad("SentinelUsername, SentinelPassword: only with SentinelMaster")
 	}
 	if cfg.DB < 0 {
 		bad("DB: %d is negative", cfg.DB)

@@ -23,6 +23,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"not host:port", func(c *Config) { c.Addrs = []string{"localhost"} }, "Addrs[0]"},
 		{"cluster and sentinel", func(c *Config) { c.Cluster, c.SentinelMaster = true, "m" }, "SentinelMaster"},
 		{"cluster database", func(c *Config) { c.Cluster, c.DB = true, 2 }, "DB"},
+		{"sentinel password without sentinel", func(c *Config) { c.SentinelPassword = "x" }, "SentinelPassword"},
 		{"negative database", func(c *Config) { c.DB = -1 }, "DB"},
 		{"brace in prefix", func(c *Config) { c.KeyPrefix = "a{b}" }, "KeyPrefix"},
 		{"bad node id", func(c *Config) { c.NodeID = "a b" }, "NodeID"},

@@ -228,6 +228,8 @@ func (l *Link) newClient(poolSize int) redis.UniversalClient {
 		MasterName:            l.cfg.SentinelMaster,
 		Username:              l.cfg.Username,
 		Password:              l.cfg.Password,
+		SentinelUsername:      l.cfg.SentinelUsername,
+		SentinelPassword:      l.cfg.SentinelPassword,
 		DB:                    l.cfg.DB,
 		TLSConfig:             l.cfg.TLS,
 		ClientName:            "junction-" + l.inc,
