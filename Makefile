@@ -57,6 +57,7 @@ fuzz:
 
 bench: deps
 	$(GO) test ./router -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 -timeout 30m
+	$(GO) test ./bridge/federation -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 -timeout 30m
 
 lint:
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)

@@ -25,6 +25,9 @@ type Config struct {
 	// password for requirepass). With Sentinel they are the data nodes'
 	// credentials.
 	Username, Password string
+	// SentinelUsername and SentinelPassword authenticate to the sentinels
+	// themselves, if they require it.
+	SentinelUsername, SentinelPassword string
 	// DB selects a database on a single Redis or under Sentinel; Cluster has
 	// only database 0.
 	DB int
@@ -51,10 +54,13 @@ type Config struct {
 	// be written plus the reliable ones written but not yet acknowledged.
 	// A Publish that would exceed it is not queued for that destination
 	// (the new message is dropped, counted dropped{reason="spool_full"}).
-	// Default 100000.
+	// Reliable messages stay about 100ms (the acknowledgement round trip),
+	// so it must exceed a destination's reliable rate times that, plus what
+	// an outage should absorb. Default 100000.
 	SpoolMessages int
 	// SpoolBytes bounds the bodies held by all destinations' spools and the
-	// retained changes not yet written, together. Default 128 MiB.
+	// retained changes not yet written, together (a body queued for k
+	// destinations counts k times, though it is held once). Default 128 MiB.
 	SpoolBytes int64
 	// InboxMaxLen is the approximate length (XADD MAXLEN ~) each router's
 	// inbox stream is trimmed to. An entry is a frame of up to 64 KiB of
@@ -167,6 +173,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
 			bad("Addrs[%d]: %q is not host:port", i, a)
 		}
+	}
+	if cfg.SentinelMaster == "" && (cfg.SentinelUsername != "" || cfg.SentinelPassword != "") {
+		bad("SentinelUsername, SentinelPassword: only with SentinelMaster")
 	}
 	if cfg.DB < 0 {
 		bad("DB: %d is negative", cfg.DB)

@@ -172,4 +172,25 @@
 // origin every 50ms while it receives reliable messages; a version check
 // every 30 heartbeats. A route change is one script for its writer and one
 // log entry read by every other router.
+//
+// # Limits
+//
+//   - A $share/<group>/<filter> route is a plain interest: every router with
+//     a member of the group gets the message, so the group receives it once
+//     per router, not once in the cluster.
+//   - The route table and the retained store each live in one hash slot (one
+//     Cluster shard).
+//   - Redis must not evict the link's keys (maxmemory-policy noeviction, or
+//     a volatile-* policy): an evicted route set is repaired (its router
+//     re-announces it), an evicted inbox or retained entry is not.
+//   - Replication is asynchronous: a failover (Cluster or Sentinel) may lose
+//     writes the old primary acknowledged. Reliable messages are resent and
+//     route sets repaired, but a retained change lost that way stays lost
+//     (the routers converge on what the new primary holds).
+//   - Inbox positions are stream IDs, which follow the Redis clock: after a
+//     failover to a replica whose clock lags, entries written during the lag
+//     sort before the reader's position; reliable ones are resent once the
+//     clock passes it, unreliable ones are lost.
+//   - The order between a reliable and an unreliable message is not kept,
+//     and Deliver and Retained are called from two goroutines.
 package federation

@@ -79,7 +79,7 @@ func (n *tnode) empty() bool {
 	return len(n.kids) == 0 && n.plus == nil && len(n.here) == 0 && len(n.hash) == 0
 }
 
-// insert adds (add true) or removes a pattern split by sep; wildcard is the
+// update adds (add true) or removes a pattern split by sep; wildcard is the
 // single-level wildcard level, and mqtt makes "#" the multi-level one.
 func (n *tnode) update(p string, sep byte, wildcard string, mqtt bool, slot int, add bool) {
 	level, rest, more := cut(p, sep)

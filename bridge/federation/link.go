@@ -97,6 +97,7 @@ type Link struct {
 	state    int // stateNew, stateStarted, stateClosed
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+	stopped  chan struct{}         // closed when Close is done
 	client   redis.UniversalClient // commands and pipelines
 	blocking redis.UniversalClient // the three blocking XREADs, each holding a connection
 	hooks    []redis.Hook          // added to both clients at Start (tests count commands)
@@ -162,6 +163,7 @@ func New(cfg Config, h Handler) (*Link, error) {
 		idx:       newIndex(),
 		wake:      make(chan struct{}, 1),
 		ctl:       make(chan struct{}, 1),
+		stopped:   make(chan struct{}),
 		local:     map[string]struct{}{},
 		pending:   map[string]struct{}{},
 		nodes:     map[string]*remote{},
@@ -226,6 +228,8 @@ func (l *Link) newClient(poolSize int) redis.UniversalClient {
 		MasterName:            l.cfg.SentinelMaster,
 		Username:              l.cfg.Username,
 		Password:              l.cfg.Password,
+		SentinelUsername:      l.cfg.SentinelUsername,
+		SentinelPassword:      l.cfg.SentinelPassword,
 		DB:                    l.cfg.DB,
 		TLSConfig:             l.cfg.TLS,
 		ClientName:            "junction-" + l.inc,
@@ -284,9 +288,19 @@ func (l *Link) stop(ctx context.Context, deregister bool) error {
 	l.state = stateClosed
 	l.mu.Unlock()
 	l.closed.Store(true)
-	if prev != stateStarted {
+	switch prev {
+	case stateNew:
+		close(l.stopped)
 		return nil
+	case stateClosed: // another Close is under way or done: wait for it
+		select {
+		case <-l.stopped:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
+	defer close(l.stopped)
 	l.cancel()
 	done := make(chan struct{})
 	go func() {

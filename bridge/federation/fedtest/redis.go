@@ -73,6 +73,30 @@ func Require(t testing.TB) {
 // t.TempDir(), and stops it when the test ends.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
+	s := newServer(t, opts)
+	s.startOnFreePort(false)
+	return s
+}
+
+// StartOn starts a redis-server on the given loopback port (a test that
+// first runs clients against nothing, then brings Redis up where they
+// look), and stops it when the test ends.
+func StartOn(t testing.TB, port string, opts Options) *Server {
+	t.Helper()
+	s := newServer(t, opts)
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatalf("fedtest: port %q: %v", port, err)
+	}
+	s.port = p
+	if err := s.start(); err != nil {
+		t.Fatalf("fedtest: redis-server did not start on %s: %v", s.Addr(), err)
+	}
+	return s
+}
+
+func newServer(t testing.TB, opts Options) *Server {
+	t.Helper()
 	Require(t)
 	s := &Server{t: t, dir: t.TempDir()}
 	s.args = []string{"--bind", "127.0.0.1", "--dir", s.dir, "--logfile", "redis.log", "--daemonize", "no", "--save", ""}
@@ -87,7 +111,6 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	s.args = append(s.args, opts.Args...)
 	t.Cleanup(s.Kill)
-	s.startOnFreePort(false)
 	return s
 }
 
