@@ -177,3 +177,20 @@ func (fh fedHandler) Retained(topic string, body []byte) {
 	}
 	(*mp).Retain(m)
 }
+
+// RetainedBody gives back the retained message this router holds for topic,
+// so that the link can put it back when Redis lost its data (see
+// federation.RetainedSource).
+func (fh fedHandler) RetainedBody(topic string) []byte {
+	mp := fh.h.mqtt.Load()
+	if mp == nil {
+		return nil
+	}
+	for _, m := range (*mp).Retained(topic) {
+		if m.Topic == topic && len(m.Payload) > 0 {
+			m.Retain = true
+			return EncodeMQTT(m)
+		}
+	}
+	return nil
+}

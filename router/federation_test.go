@@ -111,7 +111,8 @@ func TestFederationTwoRouters(t *testing.T) {
 }
 
 // TestFederationRetainedClusterWide: what is retained on A, by MQTT or WAMP,
-// a new subscriber on B gets; clearing on B clears it on A.
+// a new subscriber on B gets; clearing on B clears it on A; and the
+// retained messages survive a Redis that restarts empty.
 func TestFederationRetainedClusterWide(t *testing.T) {
 	redis := fedtest.Start(t, fedtest.Options{})
 	url := "redis://" + redis.Addr()
@@ -138,6 +139,23 @@ func TestFederationRetainedClusterWide(t *testing.T) {
 	clear := connectV5(t, "mqtt://"+mqttAddr(b), "clear", nil)
 	clear.publish(t, &paho.Publish{Topic: "home/t1", QoS: 1, Retain: true})
 	waitFor(t, 10*time.Second, "A's retained store", func() bool { return retainedCount(a) == 1 })
+
+	// Redis restarts empty (no persistence): the routers put back what they
+	// retain, and a router that starts afterwards gets it.
+	redis.Kill()
+	redis.Restart()
+	waitFor(t, 15*time.Second, "the retained message back in Redis", func() bool {
+		n, err := redis.Do("HLEN", "junction:{retained}")
+		return err == nil && n == int64(1)
+	})
+	c := startFederated(t, url, "c", nil)
+	waitFor(t, 10*time.Second, "C's retained store", func() bool { return retainedCount(c) == 1 })
+	if got := c.mqtt.Retained("home/t2"); len(got) != 1 || string(got[0].Payload) != "on" {
+		t.Fatalf("C retains %+v", got)
+	}
+	if retainedCount(a) != 1 || retainedCount(b) != 1 {
+		t.Fatalf("after the restart A retains %d and B %d messages, want 1", retainedCount(a), retainedCount(b))
+	}
 }
 
 // fedDeployment is the Redis a federation test runs on.

@@ -109,6 +109,7 @@ func (l *Link) heartbeat(ctx context.Context, st *controlState) {
 		st.needReset = true
 		l.resyncAll.Store(true)
 		l.rewindAll.Store(true)
+		l.retainedReseed.Store(true)
 		l.retainedCheck.Store(true)
 		l.kick()
 	}

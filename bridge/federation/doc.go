@@ -124,8 +124,13 @@
 // for each change in log order, its own included. A break in the change
 // numbers (the reader fell behind the log's trimming, or Redis lost data)
 // makes it load the hash again, and report cleared the topics that vanished.
-// Redis without persistence therefore loses the retained store on restart,
-// and every router reports its topics cleared.
+// When Redis lost its data (the change number went back, or the epoch
+// changed: it restarted without persistence), a Handler that is a
+// RetainedSource is first asked for the retained messages it holds, and
+// each router writes back those the store no longer has (HEXISTS, then the
+// change as above; the first router to write a topic wins, and they all
+// held the same): the cluster's retained messages survive an empty restart.
+// A Handler that is not a RetainedSource sees them cleared.
 //
 // # When Redis is unreachable
 //

@@ -33,6 +33,16 @@ type Handler interface {
 	Retained(topic string, body []byte)
 }
 
+// RetainedSource may be implemented by a Handler: it gives back the body of
+// the retained message it holds for a topic (nil if none). With it, when
+// Redis lost its data (restarted without persistence), every router puts
+// back the retained messages it holds, each topic once, before reloading the
+// store: the cluster's retained messages survive. Without it they are lost
+// and reported cleared.
+type RetainedSource interface {
+	RetainedBody(topic string) []byte
+}
+
 // Message is a local publication to carry to the routers interested in it.
 type Message struct {
 	Topic    string // the MQTT topic it is published to, "" if none
@@ -88,6 +98,7 @@ type Link struct {
 	sendFailing        atomic.Bool // the last write failed: unreliable messages are dropped at once
 	rewindAll          atomic.Bool // Redis lost data: the flusher resends every unacknowledged message
 	retainedCheck      atomic.Bool // Redis lost data: the retained reader checks its position
+	retainedReseed     atomic.Bool // Redis lost data: put back the retained messages this router holds
 	closed             atomic.Bool
 	rounds             atomic.Int64 // flusher rounds run (tests wait on it)
 	lastReload         atomic.Int64 // unix ns of the last Cluster slot map reload asked by troubled

@@ -29,6 +29,15 @@ func (l *Link) retainedLoop(ctx context.Context) {
 		return bo.wait(ctx)
 	}
 	for ctx.Err() == nil {
+		if l.retainedReseed.Load() {
+			if err := l.reseedRetained(ctx, known); err != nil {
+				if !fail("retained messages not put back after Redis lost its data, retrying", err) {
+					return
+				}
+				continue
+			}
+			l.retainedReseed.Store(false)
+		}
 		if l.retainedCheck.Swap(false) {
 			check = true
 		}
@@ -56,6 +65,10 @@ func (l *Link) retainedLoop(ctx context.Context) {
 			}
 			check = false
 			if n < seq {
+				// The change number went back: Redis lost the store (it
+				// restarted without persistence). Put back what this
+				// router holds before reloading, or it would be cleared.
+				l.retainedReseed.Store(true)
 				load = true
 				continue
 			}
@@ -95,6 +108,37 @@ func (l *Link) retainedLoop(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// reseedRetained puts back, after Redis lost its data, the retained
+// messages this router holds (see RetainedSource), each only if no other
+// router has put it back already.
+func (l *Link) reseedRetained(ctx context.Context, known map[string]struct{}) error {
+	src, ok := l.h.(RetainedSource)
+	if !ok || len(known) == 0 {
+		return nil
+	}
+	c, cancel := context.WithTimeout(ctx, l.opTimeout)
+	defer cancel()
+	pipe := l.client.Pipeline()
+	n := 0
+	for topic := range known {
+		body := src.RetainedBody(topic)
+		if body == nil {
+			continue
+		}
+		pipe.Eval(c, scriptRetainIfAbsent, []string{l.keys.retained, l.keys.retainedSeq, l.keys.retainedLog},
+			topic, retainedLogMaxLen, body)
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	if _, err := pipe.Exec(c); err != nil {
+		return err
+	}
+	l.log.Info("federation: retained messages put back after Redis lost its data", "topics", n)
+	return nil
 }
 
 // retainedPosition returns the retained log's last ID and change number.

@@ -122,6 +122,21 @@ end
 return n
 `
 
+// scriptRetainIfAbsent sets a retained topic only if the store does not
+// hold it, logging the change as scriptRetain does: how routers put back
+// the retained messages they hold after Redis lost its data (the first
+// router to write a topic wins; they all held the same).
+//
+//	KEYS: retained hash, retained seq, retained log
+//	ARGV: topic, log MAXLEN, body
+const scriptRetainIfAbsent = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+local n = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'n', n, 't', ARGV[1], 'b', ARGV[3])
+return n
+`
+
 // scriptRetainedPosition returns where the retained log stands: its last
 // entry's ID ("0-0" if empty) and the last change's sequence number.
 //

@@ -105,30 +105,30 @@ ROUTER_PIDS=()
 # stop sends SIGTERM to the given children and reaps them; any still running
 # after $1 seconds gets SIGKILL.
 stop() {
-	local timeout=$1 p live=()
+	local timeout=$1 p live=() left
 	shift
 	for p in "$@"; do
 		[[ -n $p && -n ${NAME[$p]:-} ]] && live+=("$p")
 	done
 	((${#live[@]})) || return 0
 	kill -TERM "${live[@]}" 2>/dev/null || true
-	# The watchdog is told to go with USR1: cleanup ignores INT and TERM,
-	# and a subshell cannot trap what its parent ignores.
-	(
-		trap 'kill -KILL "$s" 2>/dev/null; exit 0' USR1
-		sleep "$timeout" &
-		s=$!
-		wait "$s"
-		echo "run.sh: still running after ${timeout}s, killing: ${live[*]}" >&2
-		kill -KILL "${live[@]}" 2>/dev/null
-	) &
-	local watchdog=$!
+	local deadline=$((SECONDS + timeout))
+	while :; do
+		left=()
+		for p in "${live[@]}"; do
+			if alive "$p"; then left+=("$p"); fi
+		done
+		((${#left[@]})) || return 0
+		live=("${left[@]}")
+		((SECONDS < deadline)) || break
+		sleep 0.1
+	done
+	echo "run.sh: still running after ${timeout}s, killing: ${live[*]}" >&2
+	kill -KILL "${live[@]}" 2>/dev/null || true
 	for p in "${live[@]}"; do
 		wait "$p" 2>/dev/null || true
 		unset "NAME[$p]"
 	done
-	kill -USR1 "$watchdog" 2>/dev/null || true
-	wait "$watchdog" 2>/dev/null || true
 }
 
 cleanup() {
@@ -154,15 +154,17 @@ trap 'exit 143' TERM
 # started NAME PID records a child.
 started() { NAME[$2]=$1; }
 
-# alive PID fails once the child has exited (it is reaped here, so that a
-# dead child is noticed while waiting for it to be ready).
+# alive PID fails once the child has exited, and then reaps it (a zombie
+# counts as exited) and forgets it.
 alive() {
-	local st
-	if kill -0 "$1" 2>/dev/null && [[ -r /proc/$1/stat ]]; then
-		read -r _ _ st _ <"/proc/$1/stat" || return 0
-		[[ $st != Z ]] && return 0
+	local st=""
+	if [[ -r /proc/$1/stat ]]; then
+		st=$(</proc/"$1"/stat) && st=${st##*) } && st=${st%% *} || st=""
 	elif kill -0 "$1" 2>/dev/null; then
-		return 0 # no /proc: believe kill -0
+		st=$(ps -o stat= -p "$1" 2>/dev/null) || st=R
+	fi
+	if [[ -n $st && $st != Z* ]]; then
+		return 0
 	fi
 	wait "$1" 2>/dev/null || true
 	unset "NAME[$1]"
@@ -256,9 +258,12 @@ await "haproxy" "$HAPROXY_PID" "$DIR/haproxy.log" servers_up
 
 # --- tell, then wait ----------------------------------------------------------------
 
+fate=removed
+if [[ ${CLUSTER_KEEP:-} == 1 ]]; then fate=kept; fi
+
 cat <<EOF
 
-Junction cluster on 127.0.0.1 (working directory $DIR, removed on exit):
+Junction cluster on 127.0.0.1 (working directory $DIR, $fate on exit):
   redis    redis://127.0.0.1:$CLUSTER_REDIS_PORT  no persistence                pid $REDIS_PID
   r1       http://127.0.0.1:$CLUSTER_R1_HTTP_PORT  mqtt://127.0.0.1:$CLUSTER_R1_MQTT_PORT  log r1.log  pid ${ROUTER_PIDS[0]}
   r2       http://127.0.0.1:$CLUSTER_R2_HTTP_PORT  mqtt://127.0.0.1:$CLUSTER_R2_MQTT_PORT  log r2.log  pid ${ROUTER_PIDS[1]}
