@@ -105,6 +105,10 @@ func TestFederationTwoRouters(t *testing.T) {
 	}
 	mqttPub.publish(t, &paho.Publish{Topic: "fed/9/temp", QoS: 1, Payload: []byte("last")})
 	recv(t, mqttSub.msgs, wait, "the last message")
+	// A counts a write when Redis acknowledged it, which can be after B
+	// already delivered it; the earlier publishes would have been written
+	// (and counted) before it.
+	waitFor(t, wait, "A to count its write", func() bool { return fedSent(a)-before >= 1 })
 	if sent := fedSent(a) - before; sent != 1 {
 		t.Fatalf("A wrote %v messages to Redis for 3 publishes of which B wants 1", sent)
 	}

@@ -8,10 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
+
+	"github.com/junctionmq/junction/bridge/federation"
 )
 
 func TestMain(m *testing.M) {
+	// go-redis logs through one process-wide logger (failed dials while a
+	// test has Redis down): into slog, rate-limited, and here discarded.
+	redis.SetLogger(federation.NewRedisLogger(slog.New(slog.DiscardHandler)))
 	goleak.VerifyTestMain(m,
 		// Started by nexus and mochi per process, not per router.
 		goleak.IgnoreTopFunction("github.com/gammazero/nexus/v3/router.(*realm).run"),

@@ -35,7 +35,7 @@ func (r *Router) handler() http.Handler {
 		if r.link != nil {
 			state := "down: messages for other routers are spooled"
 			if r.link.Up() {
-				state = fmt.Sprintf("up, %d other routers", len(r.link.Nodes()))
+				state = fmt.Sprintf("up; other routers: %d", len(r.link.Nodes()))
 			}
 			fmt.Fprintf(w, "ready\nfederation: %s\n", state)
 			return

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -108,7 +109,15 @@ func newServeCmd(stderr io.Writer, environ []string) *cobra.Command {
 					}
 				}
 			}()
-			if err := r.Run(ctx); err != nil {
+			// A listener that cannot be bound is a failure (exit 1); a drain
+			// that ran out of time is only reported.
+			if err := r.Start(); err != nil {
+				return err
+			}
+			<-ctx.Done()
+			drainCtx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.DrainTimeout.D())
+			defer cancel()
+			if err := r.Shutdown(drainCtx); err != nil {
 				log.Warn("drain did not finish cleanly", "error", err)
 			}
 			return nil
