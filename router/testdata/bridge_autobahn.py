@@ -24,53 +24,11 @@ import asyncio
 import json
 import sys
 
-from autobahn.asyncio.rawsocket import PrefixProtocol
-from autobahn.asyncio.wamp import ApplicationRunner, ApplicationSession
-from autobahn.wamp.serializer import CBORSerializer, JsonSerializer, MsgPackSerializer
 from autobahn.wamp.types import PublishOptions, SubscribeOptions
 
-# autobahn 22.7.1 (Debian's python3-autobahn) asyncio RawSocket clients crash
-# on WELCOME: onWelcome reads the transport's transport_details, which its
-# RawSocket protocol lacks (crossbario/autobahn-python#1592, fixed upstream by
-# #1593). This is that fix's property; a no-op where autobahn has it.
-if not hasattr(PrefixProtocol, "transport_details"):
-    PrefixProtocol.transport_details = property(lambda self: self._transport_details)
-
-SERIALIZERS = {"json": JsonSerializer, "msgpack": MsgPackSerializer, "cbor": CBORSerializer}
+from scenario import SERIALIZERS, Scenario, out, run, transport
 
 STEP_TIMEOUT = 10
-exit_code = 1
-
-
-def out(**kw):
-    print(json.dumps(kw, ensure_ascii=False, default=repr), flush=True)
-
-
-def transport(session):
-    """The WebSocket subprotocol, or for RawSocket the serializer's."""
-    t = session._transport
-    ws = getattr(t, "websocket_protocol_in_use", None)
-    if ws:
-        return ws
-    ser = getattr(t, "_serializer", None)
-    return "rawsocket." + ser.SERIALIZER_ID if ser is not None else None
-
-
-class Scenario(ApplicationSession):
-    async def onJoin(self, details):
-        global exit_code
-        try:
-            await self.scenario(self.config.extra)
-            exit_code = 0
-        except Exception as e:  # reported, and the process exits 1
-            out(event="error", error="%s: %s" % (type(e).__name__, e))
-        self.leave()
-
-    def onLeave(self, details):
-        self.disconnect()
-
-    def onDisconnect(self):
-        asyncio.get_event_loop().stop()
 
 
 class Subscribe(Scenario):
@@ -121,9 +79,7 @@ def main():
     except ValueError:
         out(event="error", error=usage)
         return 2
-    runner = ApplicationRunner(url, "realm1", extra=extra, serializers=[SERIALIZERS[ser]()])
-    runner.run(session, log_level="warn")
-    return exit_code
+    return run(url, session, extra, ser)
 
 
 if __name__ == "__main__":

@@ -25,41 +25,12 @@ import asyncio
 import json
 import sys
 
-from autobahn.asyncio.rawsocket import PrefixProtocol
-from autobahn.asyncio.wamp import ApplicationRunner, ApplicationSession
 from autobahn.wamp.exception import ApplicationError
-from autobahn.wamp.serializer import CBORSerializer, JsonSerializer, MsgPackSerializer
 from autobahn.wamp.types import CallResult, RegisterOptions
 
-# See bridge_autobahn.py: autobahn 22.7.1's asyncio RawSocket client needs this.
-if not hasattr(PrefixProtocol, "transport_details"):
-    PrefixProtocol.transport_details = property(lambda self: self._transport_details)
-
-SERIALIZERS = {"json": JsonSerializer, "msgpack": MsgPackSerializer, "cbor": CBORSerializer}
+from scenario import SERIALIZERS, Scenario, out, run
 
 STEP_TIMEOUT = 15
-exit_code = 1
-
-
-def out(**kw):
-    print(json.dumps(kw, ensure_ascii=False, default=repr), flush=True)
-
-
-class Scenario(ApplicationSession):
-    async def onJoin(self, details):
-        global exit_code
-        try:
-            await self.scenario(self.config.extra)
-            exit_code = 0
-        except Exception as e:  # reported, and the process exits 1
-            out(event="error", error="%s: %s" % (type(e).__name__, e))
-        self.leave()
-
-    def onLeave(self, details):
-        self.disconnect()
-
-    def onDisconnect(self):
-        asyncio.get_event_loop().stop()
 
 
 class Register(Scenario):
@@ -122,9 +93,7 @@ def main():
     except ValueError:
         out(event="error", error=usage)
         return 2
-    runner = ApplicationRunner(url, "realm1", extra=extra, serializers=[SERIALIZERS[ser]()])
-    runner.run(session, log_level="warn")
-    return exit_code
+    return run(url, session, extra, ser)
 
 
 if __name__ == "__main__":

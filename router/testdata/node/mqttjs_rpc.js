@@ -19,61 +19,15 @@
 //       {"event":"invocation"} (topic, payload, user properties) for each.
 'use strict';
 
-const mqtt = require('mqtt');
-
-const STEP_TIMEOUT_MS = 15000;
-
-function out(obj) {
-  process.stdout.write(JSON.stringify(obj) + '\n');
-}
-
-function fail(msg) {
-  out({ event: 'error', error: String(msg) });
-  process.exit(1);
-}
+const { out, fail, connect, messages } = require('./mqttjs_common');
 
 const [mode, url, clientId, ...rest] = process.argv.slice(2);
 if (!['call', 'register'].includes(mode) || !url || !clientId) {
   fail('usage: mqttjs_rpc.js call URL CLIENT_ID TOPIC PAYLOAD CONTENT_TYPE PROPS_JSON | register URL CLIENT_ID FILTER COUNT');
 }
 
-function connect() {
-  return new Promise((resolve, reject) => {
-    const c = mqtt.connect(url, {
-      clientId, protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 5000, keepalive: 30, clean: true,
-    });
-    const onError = (err) => reject(new Error(`${clientId}: ${err.message}`));
-    c.once('error', onError);
-    c.once('connect', (connack) => {
-      c.removeListener('error', onError);
-      c.on('error', (err) => fail(`${clientId}: ${err.message}`));
-      out({ event: 'connected', reasonCode: connack.reasonCode });
-      resolve(c);
-    });
-  });
-}
-
-// messages queues what arrives, so that no message is lost between waits.
-function messages(c) {
-  const queue = [];
-  let wake = null;
-  c.on('message', (topic, payload, packet) => {
-    queue.push({ topic, payload, props: packet.properties || {} });
-    if (wake) wake();
-  });
-  return async function next(what) {
-    if (queue.length === 0) {
-      await new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no ${what} within ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
-        wake = () => { clearTimeout(timer); wake = null; resolve(); };
-      });
-    }
-    return queue.shift();
-  };
-}
-
 async function call([topic, payload, contentType, propsJSON]) {
-  const c = await connect();
+  const c = await connect(url, clientId);
   const next = messages(c);
   const replyTo = `replies/${clientId}`;
   await c.subscribeAsync(replyTo, { qos: 1 });
@@ -101,7 +55,7 @@ async function call([topic, payload, contentType, propsJSON]) {
 }
 
 async function register([filter, countArg]) {
-  const c = await connect();
+  const c = await connect(url, clientId);
   const next = messages(c);
   const granted = await c.subscribeAsync(filter, { qos: 1 });
   out({ event: 'suback', granted: granted.map((g) => ({ topic: g.topic, qos: g.qos })) });
