@@ -5,7 +5,7 @@ GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 NODE_DIR  := router/testdata/node
-APT_PKGS  := mosquitto mosquitto-clients redis-server python3-autobahn python3-msgpack python3-cbor2 python3-nacl
+APT_PKGS  := mosquitto mosquitto-clients redis-server haproxy python3-autobahn python3-msgpack python3-cbor2 python3-nacl
 BENCHTIME ?= 3s
 
 .PHONY: build run test deps deps-apt deps-node bench fuzz lint clean
@@ -17,7 +17,8 @@ run: build
 	./bin/junction serve
 
 # deps installs the real clients (and the real redis-server, with redis-cli,
-# for federation) the tests drive, skipping what is there.
+# and haproxy, for federation and examples/cluster) the tests drive, skipping
+# what is there.
 deps: deps-apt deps-node
 
 deps-apt:
@@ -25,6 +26,7 @@ deps-apt:
 	command -v mosquitto_pub >/dev/null || missing="$$missing mosquitto-clients"; \
 	command -v mosquitto >/dev/null || missing="$$missing mosquitto"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	/usr/bin/python3 -c 'import autobahn, msgpack, cbor2, nacl' 2>/dev/null || missing="$$missing python3-autobahn python3-msgpack python3-cbor2 python3-nacl"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \

@@ -662,7 +662,8 @@ const envPrefix = "JUNCTION_"
 
 // applyEnv overrides single keys from JUNCTION_* variables. Each value is
 // parsed as YAML for its key, so types are checked as in the file. A
-// JUNCTION_ variable that names no key is an error, not silently ignored.
+// JUNCTION_ variable that names no key is left alone: other tools use the
+// prefix too (JUNCTION_TEST_LOG, say).
 func applyEnv(c *Config, environ []string) error {
 	leaves := map[string]leaf{} // JUNCTION_HTTP_LISTEN -> http.listen
 	collectLeaves(reflect.TypeFor[Config](), "", leaves)

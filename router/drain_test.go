@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ func TestGracefulDrain(t *testing.T) {
 		v5 = append(v5, connectV5(t, tr.v5URL, "drain-"+tr.name, nil))
 	}
 	v3 := connectV3(t, "tcp://"+mqttAddr(r), "drain-v3", nil)
+	raw3 := rawMQTTConnect(t, mqttAddr(r), "drain-raw-v3") // to see the bytes the drain sends
 	var wampClients []interface {
 		Done() <-chan struct{}
 		RouterGoodbye() *nxwamp.Goodbye
@@ -48,6 +50,12 @@ func TestGracefulDrain(t *testing.T) {
 		}
 	}
 	waitFor(t, 5*time.Second, "MQTT 3.1.1 client to see the connection close", func() bool { return !v3.IsConnectionOpen() })
+	// MQTT 3.1.1 has no server DISCONNECT: the connection just closes (a
+	// DISCONNECT made mosquitto clients give up instead of reconnecting).
+	_ = raw3.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(raw3); len(b) > 0 || err != nil {
+		t.Fatalf("MQTT 3.1.1 connection got %x (%v) at the drain, want a plain close", b, err)
+	}
 	for i, c := range wampClients {
 		recv(t, c.Done(), 5*time.Second, "WAMP session end")
 		if g := c.RouterGoodbye(); g == nil || g.Reason != nxwamp.CloseSystemShutdown {

@@ -1,8 +1,11 @@
 package router
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"testing"
 	"time"
@@ -375,4 +378,72 @@ func TestMQTT5ConnackAnnouncesLimits(t *testing.T) {
 			t.Fatalf("got %s %q", m.Topic, m.Payload)
 		}
 	}
+}
+
+// TestMQTTResumedSessionSubscribes: a client that resumes a persistent
+// session with messages queued for it can subscribe whatever packet id it
+// picks: the ids of the server's queued messages are the server's (mochi
+// refused a SUBSCRIBE whose id matched one, with 0x91).
+func TestMQTTResumedSessionSubscribes(t *testing.T) {
+	r := startRouter(t, nil)
+	persistent := func(o *mqtt3.ClientOptions) { o.SetCleanSession(false) }
+	c := connectV3(t, "tcp://"+mqttAddr(r), "resumer", persistent)
+	subscribeV3(t, c, "queued", 1)
+	c.Disconnect(0)
+	pub := connectV3(t, "tcp://"+mqttAddr(r), "filler", nil)
+	for i := range 3 { // queued for the session, with server packet ids 1..3
+		waitToken(t, pub.Publish("queued", 1, false, fmt.Sprint(i)), "publish")
+	}
+	// Back, by hand: CONNECT (clean session 0) and at once SUBSCRIBE with
+	// packet id 1, before acknowledging anything.
+	conn, err := net.Dial("tcp", mqttAddr(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	connect := []byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0x00, 0, 60, 0, 7, 'r', 'e', 's', 'u', 'm', 'e', 'r'}
+	sub := []byte{0, 1, 0, 5, 'f', 'r', 'e', 's', 'h', 1}
+	var out []byte
+	out = append(append(append(out, 0x10), varint(len(connect))...), connect...)
+	out = append(append(append(out, 0x82), varint(len(sub))...), sub...)
+	if _, err := conn.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(wait))
+	rd := bufio.NewReader(conn)
+	for {
+		typ, body := readPacket(t, rd)
+		if typ>>4 == 9 { // SUBACK
+			if len(body) != 3 || body[0] != 0 || body[1] != 1 || body[2] != 1 {
+				t.Fatalf("SUBACK %x, want packet id 1 granted QoS 1", body)
+			}
+			return
+		}
+	}
+}
+
+// readPacket reads one MQTT packet: its first byte and its body.
+func readPacket(t *testing.T, rd *bufio.Reader) (byte, []byte) {
+	t.Helper()
+	typ, err := rd.ReadByte()
+	if err != nil {
+		t.Fatalf("reading a packet: %v", err)
+	}
+	n, mult := 0, 1
+	for {
+		b, err := rd.ReadByte()
+		if err != nil {
+			t.Fatalf("reading a packet length: %v", err)
+		}
+		n += int(b&127) * mult
+		if b < 128 {
+			break
+		}
+		mult *= 128
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(rd, body); err != nil {
+		t.Fatalf("reading a packet body: %v", err)
+	}
+	return typ, body
 }

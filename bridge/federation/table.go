@@ -147,6 +147,9 @@ func (l *Link) dropNodeLocked(inc, reason string) {
 	l.remoteRows -= len(r.rows)
 	if n > 0 {
 		l.m.Dropped(DropDeadNode, n)
+		// The flusher reports the spool after its rounds; on a quiet
+		// cluster there may be none for a long while.
+		l.m.SpoolDepth(int(l.budget.count.Load()), l.budget.used.Load())
 	}
 	l.m.RemoteRoutes(l.remoteRows)
 	l.log.Info("federation: router gone, its routes dropped", "remote", inc, "reason", reason, "routes", len(r.rows), "discarded", n)

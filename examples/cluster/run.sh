@@ -4,13 +4,13 @@
 #
 #   examples/cluster/run.sh          (from anywhere; Ctrl-C stops everything)
 #
-# Everything it starts is its child and lives in one temporary directory
-# (logs, Redis' working directory, HAProxy's log): on Ctrl-C, SIGTERM or any
-# failure it stops HAProxy, then the routers (each drains, up to
-# shutdown.drain_timeout), then Redis, and removes the directory. There is no
-# "stop" command and nothing is left behind. Redis runs without persistence
-# (--save "" --appendonly no): federation state is rebuilt by the routers, and
-# the cluster-wide retained messages die with it.
+# Everything it starts is its child, and everything it writes (logs, Redis'
+# working directory) goes to one temporary directory. On Ctrl-C, SIGTERM,
+# SIGHUP or any failure it stops HAProxy, then the routers (each drains, up
+# to shutdown.drain_timeout), then Redis, and removes the directory: there is
+# no "stop" command and nothing is left behind. Redis runs without
+# persistence (--save "" --appendonly no): what it holds, the cluster-wide
+# retained messages included, is gone when it stops.
 #
 # Environment (default in brackets):
 #   CLUSTER_BIN            the junction binary [<repo>/bin/junction, built with `make build` if missing]
@@ -51,7 +51,6 @@ export CLUSTER_R1_MQTT_PORT=${CLUSTER_R1_MQTT_PORT:-1884}
 export CLUSTER_R2_MQTT_PORT=${CLUSTER_R2_MQTT_PORT:-1885}
 export CLUSTER_R3_MQTT_PORT=${CLUSTER_R3_MQTT_PORT:-1886}
 START_TIMEOUT=${CLUSTER_START_TIMEOUT:-60}
-NODES=(r1 r2 r3)
 
 die() {
 	echo "run.sh: $*" >&2
@@ -60,10 +59,11 @@ die() {
 
 # --- checks, before anything starts ---------------------------------------------
 
-for tool in redis-server haproxy; do
-	command -v "$tool" >/dev/null ||
-		die "$tool is not installed: run \`make deps\` or apt-get install redis-server haproxy"
-done
+# haproxy lives in /usr/sbin, which is not on every user's PATH.
+REDIS_SERVER=$(command -v redis-server) ||
+	die "redis-server is not installed: run \`make deps\` or apt-get install redis-server haproxy"
+HAPROXY=$(PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin command -v haproxy) ||
+	die "haproxy is not installed: run \`make deps\` or apt-get install redis-server haproxy"
 
 port_vars=(CLUSTER_REDIS_PORT CLUSTER_HTTP_PORT CLUSTER_MQTT_PORT CLUSTER_STATS_PORT
 	CLUSTER_R1_HTTP_PORT CLUSTER_R2_HTTP_PORT CLUSTER_R3_HTTP_PORT
@@ -133,7 +133,7 @@ stop() {
 
 cleanup() {
 	local status=$?
-	trap '' INT TERM # a second Ctrl-C must not cut the cleanup short
+	trap '' INT TERM HUP # a second Ctrl-C must not cut the cleanup short
 	if ((${#NAME[@]})); then
 		echo "stopping: ${NAME[*]}"
 	fi
@@ -150,6 +150,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+trap 'exit 129' HUP # the terminal went away
 
 # started NAME PID records a child.
 started() { NAME[$2]=$1; }
@@ -208,7 +209,7 @@ await() {
 # --- Redis ------------------------------------------------------------------------
 
 mkdir "$DIR/redis"
-redis-server --bind 127.0.0.1 --port "$CLUSTER_REDIS_PORT" --dir "$DIR/redis" \
+"$REDIS_SERVER" --bind 127.0.0.1 --port "$CLUSTER_REDIS_PORT" --dir "$DIR/redis" \
 	--save "" --appendonly no --daemonize no --logfile "$DIR/redis.log" </dev/null &
 REDIS_PID=$!
 started redis "$REDIS_PID"
@@ -227,11 +228,14 @@ for n in 1 2 3; do
 	started "r$n" $!
 done
 
-# Ready, and federated with both others: a client on any router reaches all.
+# Ready (/readyz 200, "federation: up"), and federated with both others
+# (junction_federation_remote_routers 2): a client on any router reaches all.
 federated() {
 	local body
 	body=$(http_get "$1" /readyz) || return 1
-	[[ $body == HTTP/1.[01]\ 200* && $body == *$'\nready\n'* && $body == *"federation: up, 2 other routers"* ]]
+	[[ $body == HTTP/1.[01]\ 200* && $body == *$'\nready\n'* && $body == *$'\nfederation: up'* ]] || return 1
+	body=$(http_get "$1" /metrics) || return 1
+	[[ $body == *$'\njunction_federation_remote_routers 2\n'* ]]
 }
 for n in 1 2 3; do
 	http_var=CLUSTER_R${n}_HTTP_PORT
@@ -241,10 +245,10 @@ done
 # --- HAProxy ----------------------------------------------------------------------
 
 CFG=$HERE/haproxy.cfg
-haproxy -c -q -f "$CFG" || die "haproxy rejected $CFG"
+"$HAPROXY" -c -q -f "$CFG" || die "haproxy rejected $CFG"
 # Its log (servers going up and down) goes to stdout, here; its own
 # messages to a file.
-haproxy -db -f "$CFG" </dev/null 2>"$DIR/haproxy.log" &
+"$HAPROXY" -db -f "$CFG" </dev/null 2>"$DIR/haproxy.log" &
 HAPROXY_PID=$!
 started haproxy "$HAPROXY_PID"
 
@@ -282,7 +286,7 @@ EOF
 while ((${#NAME[@]})); do
 	status=0
 	pid=""
-	wait -n -p pid || status=$?
+	wait -n -p pid 2>/dev/null || status=$? # (no "Killed" notice from bash: we say it below)
 	if [[ -z $pid ]]; then
 		# Nothing was reaped: a signal interrupted the wait (its trap
 		# exits), or no child is left.
@@ -290,7 +294,11 @@ while ((${#NAME[@]})); do
 		continue
 	fi
 	if [[ -n ${NAME[$pid]:-} ]]; then
-		echo "${NAME[$pid]} (pid $pid) exited with status $status; the others keep running (Ctrl-C stops them)"
+		how="exited with status $status"
+		if ((status > 128)); then
+			how="was killed by SIG$(kill -l $((status - 128)) 2>/dev/null || echo "NAL $((status - 128))")"
+		fi
+		echo "${NAME[$pid]} (pid $pid) $how; the others keep running (Ctrl-C stops them)"
 		unset "NAME[$pid]"
 	fi
 done

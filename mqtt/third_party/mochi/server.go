@@ -1261,10 +1261,12 @@ func (s *Server) processPubcomp(cl *Client, pk packets.Packet) error {
 // processSubscribe processes a Subscribe packet.
 func (s *Server) processSubscribe(cl *Client, pk packets.Packet) error {
 	pk = s.hooks.OnSubscribe(cl, pk)
+	// JUNCTION PATCH: no "packet identifier in use" check against the
+	// inflight store here (or in processUnsubscribe): it holds the
+	// server's outbound messages, whose ids are the server's, so a
+	// resumed session with queued messages saw its SUBSCRIBE refused
+	// (0x91, which 3.1.1 does not even have).
 	code := packets.CodeSuccess
-	if _, ok := cl.State.Inflight.Get(pk.PacketID); ok {
-		code = packets.ErrPacketIdentifierInUse
-	}
 
 	filterExisted := make([]bool, len(pk.Filters))
 	reasonCodes := make([]byte, len(pk.Filters))
@@ -1340,10 +1342,7 @@ func (s *Server) processSubscribe(cl *Client, pk packets.Packet) error {
 
 // processUnsubscribe processes an unsubscribe packet.
 func (s *Server) processUnsubscribe(cl *Client, pk packets.Packet) error {
-	code := packets.CodeSuccess
-	if _, ok := cl.State.Inflight.Get(pk.PacketID); ok {
-		code = packets.ErrPacketIdentifierInUse
-	}
+	code := packets.CodeSuccess // JUNCTION PATCH: see processSubscribe
 
 	pk = s.hooks.OnUnsubscribe(cl, pk)
 	reasonCodes := make([]byte, len(pk.Filters))
@@ -1452,7 +1451,13 @@ func (s *Server) DisconnectClient(cl *Client, code packets.Code) error {
 
 	// We already have a code we are using to disconnect the client, so we are not
 	// interested if the write packet fails due to a closed connection (as we are closing it).
-	err := cl.WritePacket(out)
+	// JUNCTION PATCH: only MQTT 5 has a server DISCONNECT; a 3.1.1 or 3.1
+	// client is closed without one (mosquitto and others take the packet
+	// as a protocol error, and give up instead of reconnecting).
+	var err error
+	if cl.Properties.ProtocolVersion >= 5 {
+		err = cl.WritePacket(out)
+	}
 	if !s.Options.Capabilities.Compatibilities.PassiveClientDisconnect {
 		cl.Stop(code)
 		if code.Code >= packets.ErrUnspecifiedError.Code {
