@@ -3,6 +3,7 @@ package router
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -152,4 +153,40 @@ func FuzzConfig(f *testing.F) {
 		}
 		_ = c.Validate() // must not panic, whatever it decoded
 	})
+}
+
+func TestFederationRedisURL(t *testing.T) {
+	for _, tc := range []struct {
+		url               string
+		addrs, user, pass string
+		db                int
+		tls               bool
+		wantErr           string
+	}{
+		{url: "redis://localhost:6379", addrs: "[localhost:6379]"},
+		{url: "rediss://app:s3cret@redis.example.com:6380/2", addrs: "[redis.example.com:6380]", user: "app", pass: "s3cret", db: 2, tls: true},
+		{url: "redis://s3cret@10.0.0.5:6379", addrs: "[10.0.0.5:6379]", pass: "s3cret"},
+		{url: "redis://:s3cret@10.0.0.5:6379", addrs: "[10.0.0.5:6379]", pass: "s3cret"},
+		{url: "http://localhost:6379", wantErr: "redis:// or rediss://"},
+		{url: "redis://localhost", wantErr: "host:port"},
+		{url: "redis://localhost:6379/x", wantErr: "not a number"},
+	} {
+		c, err := FedConfig{Redis: tc.url}.linkConfig()
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%s: error %v, want one about %q", tc.url, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || fmt.Sprint(c.Addrs) != tc.addrs || c.Username != tc.user || c.Password != tc.pass ||
+			c.DB != tc.db || (c.TLS != nil) != tc.tls {
+			t.Errorf("%s: %v addrs %v user %q password %q db %d tls %v", tc.url, err, c.Addrs, c.Username, c.Password, c.DB, c.TLS != nil)
+		}
+	}
+	// Cluster options without a Redis: refused, not ignored.
+	cfg := DefaultConfig()
+	cfg.Fed.Cluster = true
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "federation.redis") {
+		t.Fatalf("cluster without redis: %v", err)
+	}
 }
