@@ -158,11 +158,15 @@ type RPCConfig struct {
 	MaxPendingCalls int           // calls in flight per MQTT client
 }
 
-// Invocation policies a registration may ask for.
-var invokePolicies = map[string]bool{"single": true, "roundrobin": true, "random": true, "first": true, "last": true}
-
-// ValidInvoke reports whether s is a WAMP invocation policy.
-func ValidInvoke(s string) bool { return invokePolicies[s] }
+// ValidInvoke reports whether s is a WAMP invocation policy a registration
+// may ask for.
+func ValidInvoke(s string) bool {
+	switch s {
+	case "single", "roundrobin", "random", "first", "last":
+		return true
+	}
+	return false
+}
 
 func (c RPCConfig) validate() error {
 	if !c.Enabled {
@@ -284,9 +288,6 @@ func (h *Hub) CloseRPC() {
 	}
 	wg.Wait()
 }
-
-// RPCEnabled reports whether MQTT clients may call and register.
-func (h *Hub) RPCEnabled() bool { return h.cfg.RPC.Enabled && h.dealer.Load() != nil }
 
 func (c *RPCClient) session() (DealerSession, error) {
 	c.mu.Lock()
