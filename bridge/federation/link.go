@@ -490,6 +490,38 @@ func (l *Link) Publish(m Message) int {
 	return n
 }
 
+// Wants reports whether another router has a route matching topic (MQTT
+// rules) or uri (WAMP rules), so that a caller can skip building a body no
+// router wants. It costs what Publish's match costs, and allocates nothing.
+func (l *Link) Wants(topic, uri string) bool {
+	if topic == "" && uri == "" || l.closed.Load() {
+		return false
+	}
+	x := l.idx
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if x.rows == 0 {
+		return false
+	}
+	var small [4]uint64
+	var set []uint64
+	if w := x.words(); w <= len(small) {
+		set = small[:w]
+	} else {
+		set = make([]uint64, w)
+	}
+	x.match(topic, uri, set)
+	for w, word := range set {
+		for word != 0 {
+			if x.dests[w*64+mathbits.TrailingZeros64(word)] != nil {
+				return true
+			}
+			word &= word - 1
+		}
+	}
+	return false
+}
+
 // kick wakes the flusher.
 func (l *Link) kick() {
 	select {

@@ -117,3 +117,24 @@ func testInterestRouting(t *testing.T, dp deployment) {
 		t.Fatalf("publishes without interest sent Redis commands: xadd %d→%d, data plane %d→%d", xadd0, x, data0, d)
 	}
 }
+
+// TestWantsAgreesWithPublish: Wants says yes exactly when Publish would
+// queue the message for some router.
+func TestWantsAgreesWithPublish(t *testing.T) {
+	srv := fedtest.Start(t, fedtest.Options{})
+	prefix := uniquePrefix(t)
+	a := startNode(t, testConfig(single(srv), prefix, "a"))
+	b := startNode(t, testConfig(single(srv), prefix, "b"))
+	waitUp(t, a, b)
+	b.AddRoute(mqtt("w/+/x"))
+	b.AddRoute(wamp("prefix", "w."))
+	waitFor(t, 10*time.Second, "a to know b's routes", func() bool { return a.Wants("w/1/x", "") && a.Wants("", "w.z") })
+	for _, tc := range []struct{ topic, uri string }{
+		{"w/1/x", ""}, {"w/1/y", ""}, {"", "w.z"}, {"", "v.z"}, {"other", "w.1"}, {"w", "w"}, {"", ""},
+	} {
+		want := a.Publish(Message{Topic: tc.topic, URI: tc.uri, Body: []byte("x")}) > 0
+		if got := a.Wants(tc.topic, tc.uri); got != want {
+			t.Errorf("Wants(%q, %q) = %v, Publish queued for %v", tc.topic, tc.uri, got, want)
+		}
+	}
+}
