@@ -422,7 +422,8 @@ func (c *RPCClient) replyAllowed(topic string) bool {
 	return c.hub.cfg.Authority.Allowed(c.id, auth.ActionPublish, TopicToURI(topic), auth.MatchExact)
 }
 
-// reply publishes a result to the caller's reply topic.
+// reply publishes a result to the caller's reply topic, on this router and
+// the routers it federates with.
 func (c *RPCClient) reply(req request, r Result) {
 	m, err := c.hub.resultMessage(req.replyTo, req.qos, req.v5, req.correlation, r)
 	if err != nil {
@@ -435,6 +436,11 @@ func (c *RPCClient) reply(req request, r Result) {
 	}
 	if err := (*mp).Publish(m); err != nil {
 		c.hub.warn("RPC result not published", "client", c.id.ClientID, "topic", req.replyTo, "error", err)
+	}
+	// A publication like any other: subscribers on other routers get it too.
+	if f := c.hub.fed.Load(); f != nil {
+		m.Publisher = c.id
+		c.hub.federateMQTT(*f, m)
 	}
 }
 

@@ -6,12 +6,14 @@ package router
 // in federation_external_test.go.
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/transport/serialize"
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -257,5 +259,32 @@ func TestFederationRedisRestartMidStream(t *testing.T) {
 			case <-time.After(500 * time.Millisecond):
 			}
 		})
+	}
+}
+
+// TestFederationRPCResultCrossesRouters: an RPC result is a publication on
+// the caller's reply topic, so a subscriber on another router gets it (here
+// the caller publishes the call on router A and leaves; its reply topic is
+// read on router B).
+func TestFederationRPCResultCrossesRouters(t *testing.T) {
+	redis := fedtest.Start(t, fedtest.Options{})
+	url := "redis://" + redis.Addr()
+	a := startFederated(t, url, "a", nil)
+	b := startFederated(t, url, "b", nil)
+	callee := connectWAMP(t, wsURL(a), serialize.JSON)
+	if err := callee.Register("com.acme.add", func(_ context.Context, inv *nxwamp.Invocation) client.InvokeResult {
+		x, _ := nxwamp.AsInt64(inv.Arguments[0])
+		y, _ := nxwamp.AsInt64(inv.Arguments[1])
+		return client.InvokeResult{Args: nxwamp.List{x + y}}
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	sub := connectV5(t, "mqtt://"+mqttAddr(b), "reader-b", nil)
+	sub.subscribe(t, "replies/far", 1)
+	waitRoutes(t, a, 1)
+	caller := connectV3(t, "tcp://"+mqttAddr(a), "caller-a", nil)
+	waitToken(t, caller.Publish("$rpc/com/acme/add", 1, false, `{"reply_to":"replies/far","correlation":"c","args":[2,3]}`), "call")
+	if p := recv(t, sub.msgs, wait, "the result on B"); string(p.Payload) != `{"args":[5],"correlation":"c"}` {
+		t.Fatalf("B got %s", p.Payload)
 	}
 }
