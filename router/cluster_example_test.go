@@ -127,32 +127,14 @@ func startClusterExample(t *testing.T, bin string, ports clusterPorts) *clusterE
 	// test process die first.
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 
-	p := &extProc{t: t, name: "run.sh", cancel: func() {}, lines: make(chan string, 4096), done: make(chan struct{})}
-	stdout := &lineWriter{emit: func(l string) {
-		p.record("out| " + l)
-		select {
-		case p.lines <- l:
-		default:
-			p.mu.Lock()
-			p.overflow = true
-			p.mu.Unlock()
-		}
-	}}
-	stderr := &lineWriter{emit: func(l string) { p.record("err| " + l) }}
-	c.cmd.Stdout, c.cmd.Stderr = stdout, stderr
+	p := newExtProc(t, "run.sh", func() {}, c.cmd)
 	c.cmd.WaitDelay = 5 * time.Second
 	if err := c.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", script, err)
 	}
 	c.pgid = c.cmd.Process.Pid
 	c.extProc = p
-	go func() {
-		p.err = c.cmd.Wait()
-		stdout.flush()
-		stderr.flush()
-		close(p.lines)
-		close(p.done)
-	}()
+	p.watch(c.cmd)
 	t.Cleanup(c.cleanup)
 
 	// Wait for "ready", which run.sh prints once everything is up.

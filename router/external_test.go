@@ -102,6 +102,8 @@ type extProc struct {
 	done   chan struct{}
 	err    error // the exit, once done is closed
 
+	stdout, stderr *lineWriter
+
 	mu         sync.Mutex
 	transcript []string
 	overflow   bool
@@ -115,19 +117,7 @@ func startExt(t *testing.T, name string, withStdin bool, argv ...string) *extPro
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.WaitDelay = 2 * time.Second
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1", "NO_COLOR=1")
-	p := &extProc{t: t, name: name, cancel: cancel, lines: make(chan string, 4096), done: make(chan struct{})}
-	stdout := &lineWriter{emit: func(l string) {
-		p.record("out| " + l)
-		select {
-		case p.lines <- l:
-		default:
-			p.mu.Lock()
-			p.overflow = true
-			p.mu.Unlock()
-		}
-	}}
-	stderr := &lineWriter{emit: func(l string) { p.record("err| " + l) }}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
+	p := newExtProc(t, name, cancel, cmd)
 	if withStdin {
 		w, err := cmd.StdinPipe()
 		if err != nil {
@@ -140,18 +130,43 @@ func startExt(t *testing.T, name string, withStdin bool, argv ...string) *extPro
 		cancel()
 		t.Fatalf("%s: starting %q: %v", name, argv, err)
 	}
-	go func() {
-		p.err = cmd.Wait() // returns once stdout and stderr are copied
-		stdout.flush()
-		stderr.flush()
-		close(p.lines)
-		close(p.done)
-	}()
+	p.watch(cmd)
 	t.Cleanup(func() {
 		cancel()
 		<-p.done
 	})
 	return p
+}
+
+// newExtProc makes the extProc of cmd, before it starts: cmd's stdout lines
+// will come on lines, and both streams are kept for failure messages.
+func newExtProc(t *testing.T, name string, cancel context.CancelFunc, cmd *exec.Cmd) *extProc {
+	p := &extProc{t: t, name: name, cancel: cancel, lines: make(chan string, 4096), done: make(chan struct{})}
+	p.stdout = &lineWriter{emit: func(l string) {
+		p.record("out| " + l)
+		select {
+		case p.lines <- l:
+		default:
+			p.mu.Lock()
+			p.overflow = true
+			p.mu.Unlock()
+		}
+	}}
+	p.stderr = &lineWriter{emit: func(l string) { p.record("err| " + l) }}
+	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
+	return p
+}
+
+// watch waits, in the background, for the started cmd to exit; then lines
+// and done close.
+func (p *extProc) watch(cmd *exec.Cmd) {
+	go func() {
+		p.err = cmd.Wait() // returns once stdout and stderr are copied
+		p.stdout.flush()
+		p.stderr.flush()
+		close(p.lines)
+		close(p.done)
+	}()
 }
 
 func (p *extProc) record(line string) {
