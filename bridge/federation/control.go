@@ -170,6 +170,13 @@ func (l *Link) judge(ctx context.Context, st *controlState, r heartbeatReply, se
 		for _, inc := range gone {
 			l.dropNodeLocked(inc, "timeout")
 		}
+		// A stale router this one never exchanged with is gone too: a
+		// NodeWatcher may hold state of it (calls it sent, sessions).
+		for _, inc := range stale {
+			if _, ok := l.dead[inc]; !ok {
+				l.dropNodeLocked(inc, "timeout")
+			}
+		}
 	}
 	l.tmu.Unlock()
 	if !judging {

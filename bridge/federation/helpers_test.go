@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,9 @@ func TestMain(m *testing.M) {
 type recorder struct {
 	mu       sync.Mutex
 	msgs     []string
+	from     []string                       // the origin of each message
+	rows     map[string]map[string]struct{} // RowWatcher: other routers' RPC rows
+	gone     []string                       // NodeWatcher
 	retained []retainedEvent
 	changed  chan struct{} // signalled (non-blocking) on every event
 }
@@ -57,13 +61,58 @@ type retainedEvent struct {
 	clear bool
 }
 
-func newRecorder() *recorder { return &recorder{changed: make(chan struct{}, 1)} }
+func newRecorder() *recorder {
+	return &recorder{changed: make(chan struct{}, 1), rows: map[string]map[string]struct{}{}}
+}
 
-func (r *recorder) Deliver(body []byte) {
+func (r *recorder) Deliver(body []byte) { r.DeliverFrom("", body) }
+
+func (r *recorder) DeliverFrom(origin string, body []byte) {
 	r.mu.Lock()
 	r.msgs = append(r.msgs, string(body))
+	r.from = append(r.from, origin)
 	r.mu.Unlock()
 	r.signal()
+}
+
+func (r *recorder) RemoteRows(node string, added, removed []string) {
+	r.mu.Lock()
+	set := r.rows[node]
+	if set == nil {
+		set = map[string]struct{}{}
+		r.rows[node] = set
+	}
+	for _, s := range added {
+		set[s] = struct{}{}
+	}
+	for _, s := range removed {
+		delete(set, s)
+	}
+	if len(set) == 0 {
+		delete(r.rows, node)
+	}
+	r.mu.Unlock()
+	r.signal()
+}
+
+func (r *recorder) NodeGone(node string) {
+	r.mu.Lock()
+	r.gone = append(r.gone, node)
+	r.mu.Unlock()
+	r.signal()
+}
+
+// rowsOf is what the recorder was told of node's RPC rows, sorted.
+func (r *recorder) rowsOf(node string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Sorted(maps.Keys(r.rows[node]))
+}
+
+func (r *recorder) goneNodes() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.gone...)
 }
 
 func (r *recorder) Retained(topic string, body []byte) {

@@ -121,8 +121,15 @@ func (l *Link) receive(values map[string]any, recs []record) []record {
 	}
 	if len(out) > 0 {
 		l.m.Received(len(out))
-		for _, r := range out {
-			l.h.Deliver(r.body)
+		if oh, ok := l.h.(OriginHandler); ok {
+			from := string(h.origin)
+			for _, r := range out {
+				oh.DeliverFrom(from, r.body)
+			}
+		} else {
+			for _, r := range out {
+				l.h.Deliver(r.body)
+			}
 		}
 	}
 	return rs

@@ -187,6 +187,8 @@ func levelAt(s string, pos int, sep byte) (string, int) {
 // update adds or removes one row of the router in slot. Callers hold mu.
 func (x *index) update(slot int, p pattern, add bool) {
 	switch p.kind {
+	case kindOpaque:
+		return // replicated only, never matched
 	case kindMQTT:
 		x.mqtt.update(p.text, '/', "+", true, slot, add)
 	case kindWildcard:

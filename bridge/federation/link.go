@@ -65,6 +65,7 @@ type Link struct {
 	warn *limiter
 
 	idx    *index
+	events eventQueue // route table changes for the Handler's watchers
 	budget spoolBudget
 	wake   chan struct{} // to the flusher: something to write
 	ctl    chan struct{} // to the control loop: route changes
@@ -172,6 +173,7 @@ func New(cfg Config, h Handler) (*Link, error) {
 		m:         cfg.Metrics,
 		warn:      newLimiter(10 * time.Second),
 		idx:       newIndex(),
+		events:    eventQueue{wake: make(chan struct{}, 1)},
 		wake:      make(chan struct{}, 1),
 		ctl:       make(chan struct{}, 1),
 		stopped:   make(chan struct{}),
@@ -216,7 +218,7 @@ func (l *Link) Start(ctx context.Context) error {
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
-	for _, loop := range []func(context.Context){l.controlLoop, l.routeLoop, l.retainedLoop, l.flushLoop, l.inboxLoop, l.ackLoop} {
+	for _, loop := range []func(context.Context){l.controlLoop, l.routeLoop, l.retainedLoop, l.flushLoop, l.inboxLoop, l.ackLoop, l.watchLoop} {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()

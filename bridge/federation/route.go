@@ -10,15 +10,19 @@ import (
 // least one local subscriber to it, and every other router then sends it the
 // messages the route matches.
 type Route struct {
-	Proto  string // "mqtt" or "wamp"
-	Filter string // an MQTT topic filter (a $share/<group>/ filter matches as its filter), or a WAMP URI pattern
-	Match  string // WAMP: "exact" ("" is exact), "prefix" or "wildcard"; MQTT: ""
+	Proto  string // "mqtt", "wamp" or "rpc"
+	Filter string // an MQTT topic filter (a $share/<group>/ filter matches as its filter), a WAMP URI pattern, or an RPC row's text
+	Match  string // WAMP: "exact" ("" is exact), "prefix" or "wildcard"; MQTT and RPC: ""
 }
 
 // Protocols and WAMP match policies of a Route.
 const (
 	ProtoMQTT     = "mqtt"
 	ProtoWAMP     = "wamp"
+	// ProtoRPC routes are not matched against publications: they are
+	// opaque rows (a procedure a router's callees serve) that the link only
+	// replicates to every other router's RowWatcher.
+	ProtoRPC = "rpc"
 	MatchExact    = "exact"
 	MatchPrefix   = "prefix"
 	MatchWildcard = "wildcard"
@@ -32,6 +36,7 @@ const (
 	kindExact
 	kindPrefix
 	kindWildcard
+	kindOpaque // an RPC row: replicated, never indexed
 )
 
 // pattern is a route row ready for the index.
@@ -66,6 +71,11 @@ func (r Route) row() (string, error) {
 			return "", fmt.Errorf("%w: empty WAMP URI", errRoute)
 		}
 		return "wamp|" + m + "|" + r.Filter, nil
+	case ProtoRPC:
+		if r.Match != "" || r.Filter == "" {
+			return "", fmt.Errorf("%w: RPC route %q with match %q", errRoute, r.Filter, r.Match)
+		}
+		return "rpc|" + r.Filter, nil
 	default:
 		return "", fmt.Errorf("%w: protocol %q", errRoute, r.Proto)
 	}
@@ -83,6 +93,11 @@ func parseRow(row string) (pattern, error) {
 			return pattern{}, err
 		}
 		return pattern{kind: kindMQTT, text: shareless(rest)}, nil
+	case ProtoRPC:
+		if rest == "" {
+			break
+		}
+		return pattern{kind: kindOpaque, text: rest}, nil
 	case ProtoWAMP:
 		m, uri, ok := strings.Cut(rest, "|")
 		if !ok || uri == "" {

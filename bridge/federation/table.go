@@ -47,15 +47,25 @@ func (l *Link) setRowsLocked(inc string, ver int64, rows []string) {
 		next[row] = p
 	}
 	var add, del []pattern
+	var addOpaque, delOpaque []string
 	for row, p := range r.rows {
 		if _, ok := next[row]; !ok {
 			del = append(del, p)
+			if p.kind == kindOpaque {
+				delOpaque = append(delOpaque, p.text)
+			}
 		}
 	}
 	for row, p := range next {
 		if _, ok := r.rows[row]; !ok {
 			add = append(add, p)
+			if p.kind == kindOpaque {
+				addOpaque = append(addOpaque, p.text)
+			}
 		}
+	}
+	if len(addOpaque)+len(delOpaque) > 0 {
+		l.events.push(tableEvent{node: inc, added: addOpaque, removed: delOpaque})
 	}
 	if len(add)+len(del) > 0 {
 		l.idx.mu.Lock()
@@ -120,6 +130,13 @@ func (l *Link) applyEntryLocked(e routeEntry) {
 	l.idx.update(r.dest.slot, p, add)
 	l.idx.mu.Unlock()
 	l.m.RemoteRoutes(l.remoteRows)
+	if p.kind == kindOpaque {
+		if add {
+			l.events.push(tableEvent{node: e.node, added: []string{p.text}})
+		} else {
+			l.events.push(tableEvent{node: e.node, removed: []string{p.text}})
+		}
+	}
 }
 
 // dropNodeLocked forgets a router that died or left: Publish stops targeting
@@ -129,12 +146,23 @@ func (l *Link) dropNodeLocked(inc, reason string) {
 		return
 	}
 	now := time.Now()
+	_, wasDead := l.dead[inc]
 	l.dead[inc] = now
 	delete(l.resyncReq, inc)
 	r := l.nodes[inc]
 	if r == nil {
+		if !wasDead {
+			l.events.push(tableEvent{node: inc, gone: true})
+		}
 		return
 	}
+	var opaque []string
+	for _, p := range r.rows {
+		if p.kind == kindOpaque {
+			opaque = append(opaque, p.text)
+		}
+	}
+	l.events.push(tableEvent{node: inc, removed: opaque, gone: true})
 	delete(l.nodes, inc)
 	l.idx.mu.Lock()
 	for _, p := range r.rows {

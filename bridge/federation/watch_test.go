@@ -1,0 +1,80 @@
+package federation
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/junctionmq/junction/bridge/federation/fedtest"
+)
+
+// RPC rows are replicated to every other router's RowWatcher and never
+// matched against publications; SendTo reaches one router by incarnation,
+// in order, naming the origin; a router that dies is reported gone with
+// its rows removed.
+func TestRowsSendToAndNodeGone(t *testing.T) {
+	srv := fedtest.Start(t, fedtest.Options{})
+	prefix := uniquePrefix(t)
+	a := startNode(t, testConfig(single(srv), prefix, "a"))
+	b := startNode(t, testConfig(single(srv), prefix, "b"))
+	c := startNode(t, testConfig(single(srv), prefix, "c"))
+	waitUp(t, a, b, c)
+
+	b.AddRoute(Route{Proto: ProtoRPC, Filter: "realm1|exact|single|com.example.add"})
+	b.AddRoute(Route{Proto: ProtoRPC, Filter: "realm1|prefix|roundrobin|com.example."})
+	want := []string{"realm1|exact|single|com.example.add", "realm1|prefix|roundrobin|com.example."}
+	for _, n := range []*node{a, c} {
+		waitFor(t, 5*time.Second, "b's RPC rows at "+n.ID(), func() bool { return slices.Equal(n.rec.rowsOf(b.ID()), want) })
+	}
+	// Not a publication route.
+	if a.Wants("com.example.add", "com.example.add") || a.Publish(Message{URI: "com.example.add", Body: []byte("x")}) != 0 {
+		t.Fatal("an RPC row matched a publication")
+	}
+	b.RemoveRoute(Route{Proto: ProtoRPC, Filter: "realm1|exact|single|com.example.add"})
+	waitFor(t, 5*time.Second, "a row removed", func() bool { return slices.Equal(a.rec.rowsOf(b.ID()), want[1:]) })
+
+	// SendTo: c has no routes at all and still gets a's messages, in order,
+	// with a as their origin.
+	for i := range 50 {
+		if !a.SendTo(c.ID(), []byte(fmt.Sprint(i)), i%2 == 0) {
+			t.Fatalf("SendTo %d refused", i)
+		}
+	}
+	waitFor(t, 5*time.Second, "50 messages at c", func() bool { return c.rec.count() == 50 })
+	c.rec.mu.Lock()
+	for i, from := range c.rec.from {
+		if from != a.ID() {
+			t.Errorf("message %d from %q, want %q", i, from, a.ID())
+		}
+	}
+	c.rec.mu.Unlock()
+	if a.SendTo("nobody-123", []byte("x"), true) || a.SendTo(a.ID(), []byte("x"), true) {
+		t.Fatal("SendTo to an unknown router or to itself accepted")
+	}
+
+	// b dies: a and c are told, its rows removed first.
+	b.kill(t)
+	for _, n := range []*node{a, c} {
+		waitFor(t, 10*time.Second, "b gone at "+n.ID(), func() bool { return slices.Contains(n.rec.goneNodes(), b.ID()) })
+		if rows := n.rec.rowsOf(b.ID()); len(rows) != 0 {
+			t.Fatalf("%s still has b's rows %v", n.ID(), rows)
+		}
+	}
+	if a.SendTo(b.ID(), []byte("x"), true) {
+		t.Fatal("SendTo to a dead router accepted")
+	}
+	// c left with Close: a is told at once (no timeout).
+	start := time.Now()
+	closeCtx := t.Context()
+	if err := c.Close(closeCtx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "c gone at a", func() bool { return slices.Contains(a.rec.goneNodes(), c.ID()) })
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Errorf("a left router was reported gone after %v", d)
+	}
+	if n := len(a.rec.goneNodes()); n != 2 {
+		t.Errorf("a was told of %d gone routers, want 2: %v", n, a.rec.goneNodes())
+	}
+}
