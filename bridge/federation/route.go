@@ -17,12 +17,12 @@ type Route struct {
 
 // Protocols and WAMP match policies of a Route.
 const (
-	ProtoMQTT     = "mqtt"
-	ProtoWAMP     = "wamp"
+	ProtoMQTT = "mqtt"
+	ProtoWAMP = "wamp"
 	// ProtoRPC routes are not matched against publications: they are
 	// opaque rows (a procedure a router's callees serve) that the link only
 	// replicates to every other router's RowWatcher.
-	ProtoRPC = "rpc"
+	ProtoRPC      = "rpc"
 	MatchExact    = "exact"
 	MatchPrefix   = "prefix"
 	MatchWildcard = "wildcard"
