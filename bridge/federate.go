@@ -123,6 +123,34 @@ func (h *Hub) federateWAMP(f Federation, m WAMPMessage) {
 // fedHandler is the hub as the link's Handler.
 type fedHandler struct{ h *Hub }
 
+// DeliverFrom takes a message from another router (origin is its
+// incarnation) and hands it to the part of the hub its kind belongs to.
+func (fh fedHandler) DeliverFrom(origin string, body []byte) {
+	switch wireKind(body) {
+	case wireRPC:
+		fh.h.rpcFromRouter(origin, body)
+	case wireShare:
+		fh.h.shareFromRouter(origin, body)
+	case wireSession:
+		fh.h.sessionFromRouter(origin, body)
+	default:
+		fh.Deliver(body)
+	}
+}
+
+// RemoteRows is told of other routers' procedures (federation.RowWatcher).
+func (fh fedHandler) RemoteRows(node string, added, removed []string) {
+	fh.h.rpcRows(node, added, removed)
+}
+
+// NodeGone is told of a router that died or left (federation.NodeWatcher):
+// each part of the hub that holds state of it lets it go.
+func (fh fedHandler) NodeGone(node string) {
+	fh.h.rpcNodeGone(node)
+	fh.h.shareNodeGone(node)
+	fh.h.sessionNodeGone(node)
+}
+
 // Deliver takes a publication from another router: it is delivered to both
 // local engines, not stored as retained, and not handed back to the link.
 func (fh fedHandler) Deliver(body []byte) {

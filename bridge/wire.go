@@ -27,11 +27,24 @@ import (
 
 const wireVersion = 1
 
-// Kinds of wire messages.
+// Kinds of wire messages. Publications (MQTT, WAMP) are routed by
+// interest; the others are sent to one router (federation.Link.SendTo) and
+// each has its own form, in its own file.
 const (
-	wireMQTT = 1
-	wireWAMP = 2
+	wireMQTT    = 1
+	wireWAMP    = 2
+	wireRPC     = 3 // fedrpc.go: calls, results and cancels between routers
+	wireShare   = 4 // fedshare.go: shared subscription deliveries
+	wireSession = 5 // fedsession.go: MQTT persistent session hand-over
 )
+
+// wireKind is the kind of a wire message, 0 if it has none.
+func wireKind(body []byte) byte {
+	if len(body) < 2 || body[0] != wireVersion {
+		return 0
+	}
+	return body[1]
+}
 
 // ErrWire is wrapped by DecodeRemote's errors.
 var ErrWire = errors.New("malformed federated message")
