@@ -146,6 +146,7 @@ type Hub struct {
 	wamp   atomic.Pointer[WAMPEngine]
 	dealer atomic.Pointer[Dealer]
 	fed    atomic.Pointer[Federation]
+	crpc   atomic.Pointer[clusterRPC] // nil without cluster-wide RPC
 
 	invocationID atomic.Uint64 // names invocations of MQTT callees: $rpc-reply/<id>
 

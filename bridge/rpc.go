@@ -107,6 +107,9 @@ type Call struct {
 	Timeout         time.Duration // the dealer's call timeout; 0: none
 	ReceiveProgress bool
 	Disclose        bool // the caller's permission discloses it to the callee
+	// Caller, when set, is the identity disclosed in the session's stead: a
+	// caller on another router, for whom this router calls.
+	Caller *Disclosed
 }
 
 // Result is what a call returns: a result, a progressive result, or an error.
@@ -123,6 +126,7 @@ type Invocation struct {
 	Caller          *Disclosed    // nil unless the caller is disclosed
 	Timeout         time.Duration // the caller's timeout, 0 if none
 	ReceiveProgress bool          // the caller accepts progressive results
+	DiscloseMe      bool          // the caller asked to be disclosed (Caller is set)
 }
 
 // InvocationHandler answers an invocation. progress sends a progressive
@@ -143,11 +147,19 @@ type DealerSession interface {
 	// nil, receives progressive results (Call.ReceiveProgress).
 	Call(ctx context.Context, c Call, progress func(Result)) Result
 	// Register registers a procedure pattern with an invocation policy.
-	Register(p Pattern, invoke string, h InvocationHandler) error
+	Register(p Pattern, opts RegisterOptions, h InvocationHandler) error
 	Unregister(p Pattern) error
 	// Close leaves the realm: the dealer drops its registrations and fails
 	// the calls in flight to it.
 	Close()
+	// ID is the WAMP session ID.
+	ID() uint64
+}
+
+// RegisterOptions are a REGISTER's options.
+type RegisterOptions struct {
+	Invoke         string // invocation policy
+	DiscloseCaller bool   // the callee wants every caller disclosed
 }
 
 // RPCConfig configures RPC for MQTT clients.
@@ -484,7 +496,7 @@ func (c *RPCClient) Register(filter, invoke string) error {
 		return c.invoke(ctx, filter, inv, progress)
 	}
 	for i, p := range patterns {
-		if err := sess.Register(p, invoke, handler); err != nil {
+		if err := sess.Register(p, RegisterOptions{Invoke: invoke}, handler); err != nil {
 			for _, q := range patterns[:i] {
 				_ = sess.Unregister(q)
 			}

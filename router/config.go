@@ -101,6 +101,7 @@ type FedConfig struct {
 	SpoolBytes     int64    `yaml:"spool_bytes"`
 	InboxMaxLen    int64    `yaml:"inbox_max_len"`
 	ResendAfter    Duration `yaml:"resend_after"`
+	MaxCalls       int      `yaml:"max_calls"`
 }
 
 // Enabled reports whether federation is on.
@@ -443,6 +444,7 @@ func (c *Config) Validate() error {
 		bad("rpc.invoke", "want single, roundrobin, random, first or last, got %q", c.RPC.Invoke)
 	}
 	positive("rpc.max_pending_calls", c.RPC.MaxPendingCalls)
+	positive("federation.max_calls", c.Fed.MaxCalls)
 	if f := c.Fed; f.Enabled() {
 		lc, err := f.linkConfig()
 		if err != nil {

@@ -110,6 +110,9 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 	if hub != nil {
 		wcfg.Bridge = hub
 	}
+	if fed {
+		wcfg.Procedures = hub
+	}
 	r.wamp, err = wamp.New(wcfg)
 	if err != nil {
 		return nil, err
@@ -158,6 +161,11 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 			return nil, fmt.Errorf("%w: federation: %w", ErrConfig, err)
 		}
 		hub.ConnectFederation(r.link)
+		if err := hub.ConnectClusterRPC(r.wamp.ClusterDealer(cfg.RPC.MaxPendingCalls), cfg.Fed.MaxCalls); err != nil {
+			r.wamp.Close()
+			_ = r.mqtt.Close(context.Background())
+			return nil, fmt.Errorf("federation: %w", err)
+		}
 	}
 	if hub != nil {
 		hub.Connect(r.mqtt, r.wamp.BridgeEngine())
@@ -353,8 +361,10 @@ func (r *Router) Shutdown(ctx context.Context) error {
 		_ = r.httpConn.Close()
 	}
 	if r.hub != nil {
-		// MQTT clients' WAMP sessions leave while the dealer still runs.
+		// MQTT clients' WAMP sessions, and federation's, leave while the
+		// dealer still runs.
 		r.hub.CloseRPC()
+		r.hub.CloseClusterRPC()
 	}
 	var errs []error
 	var wg sync.WaitGroup

@@ -38,10 +38,22 @@ func (s *Server) Dealer(maxPendingCalls int) bridge.Dealer {
 	return &dealer{nexus: s.nexus, realm: s.hub.realm, queue: max(s.peerCfg.queueSize, 2*maxPendingCalls), log: s.log}
 }
 
+// ClusterDealer returns what federation opens sessions in any realm with, to
+// serve and make calls for other routers.
+func (s *Server) ClusterDealer(maxPendingCalls int) bridge.ClusterDealer {
+	return &dealer{nexus: s.nexus, queue: max(s.peerCfg.queueSize, 2*maxPendingCalls), log: s.log}
+}
+
 // Session implements bridge.Dealer.
 func (d *dealer) Session(id auth.Identity) (bridge.DealerSession, error) {
+	return d.SessionIn(d.realm, id)
+}
+
+// SessionIn implements bridge.ClusterDealer: a session in any realm, for the
+// calls and registrations federation makes on behalf of other routers.
+func (d *dealer) SessionIn(realm string, id auth.Identity) (bridge.DealerSession, error) {
 	c, err := client.ConnectLocal(d.nexus, client.Config{
-		Realm: d.realm,
+		Realm: realm,
 		HelloDetails: nxwamp.Dict{
 			"authid":   id.AuthID,
 			"authrole": id.Role,
@@ -75,6 +87,9 @@ func (s *rpcSession) Call(ctx context.Context, c bridge.Call, progress func(brid
 	if c.Disclose {
 		opts[nxwamp.OptDiscloseMe] = true
 	}
+	if c.Caller != nil {
+		opts[nxrouter.CallerOverride] = nxwamp.Dict{"caller_authid": c.Caller.AuthID, "caller_authrole": c.Caller.AuthRole}
+	}
 	var progcb client.ProgressHandler
 	if progress != nil && c.ReceiveProgress {
 		progcb = func(r *nxwamp.Result) {
@@ -100,8 +115,11 @@ func (s *rpcSession) Call(ctx context.Context, c bridge.Call, progress func(brid
 // timeout (and interrupts the invocation); the hub bounds the wait for an
 // MQTT callee by its own default besides, so that a device that never
 // answers cannot hold a caller that gave none forever.
-func (s *rpcSession) Register(p bridge.Pattern, invoke string, h bridge.InvocationHandler) error {
-	opts := nxwamp.Dict{nxwamp.OptInvoke: invoke}
+func (s *rpcSession) Register(p bridge.Pattern, o bridge.RegisterOptions, h bridge.InvocationHandler) error {
+	opts := nxwamp.Dict{nxwamp.OptInvoke: o.Invoke}
+	if o.DiscloseCaller {
+		opts[nxwamp.OptDiscloseCaller] = true
+	}
 	if p.Match != "" && p.Match != bridge.MatchExact {
 		opts[nxwamp.OptMatch] = p.Match
 	}
@@ -120,6 +138,7 @@ func (s *rpcSession) Register(p bridge.Pattern, invoke string, h bridge.Invocati
 		if authid, ok := nxwamp.AsString(inv.Details["caller_authid"]); ok {
 			role, _ := nxwamp.AsString(inv.Details["caller_authrole"])
 			in.Caller = &bridge.Disclosed{AuthID: authid, AuthRole: role}
+			in.DiscloseMe, _ = inv.Details[nxrouter.DiscloseMeDetail].(bool)
 		}
 		r := h(ctx, in, func(r bridge.Result) error {
 			args, _ := wampBinary(r.Args).(nxwamp.List)
@@ -137,3 +156,6 @@ func (s *rpcSession) Unregister(p bridge.Pattern) error { return s.client.Unregi
 
 // Close implements bridge.DealerSession.
 func (s *rpcSession) Close() { _ = s.client.Close() }
+
+// ID implements bridge.DealerSession.
+func (s *rpcSession) ID() uint64 { return uint64(s.client.ID()) }

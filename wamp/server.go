@@ -54,9 +54,10 @@ type Config struct {
 	Logger         *slog.Logger
 	Metrics        Metrics
 	Authority      Authority
-	TokenCookie    string // the cookie that may carry a browser's JWT
-	CertAuthID     string // cn or san: the authid of a TLS client certificate
-	Bridge         Bridge // nil: nothing is bridged to MQTT
+	TokenCookie    string     // the cookie that may carry a browser's JWT
+	CertAuthID     string     // cn or san: the authid of a TLS client certificate
+	Bridge         Bridge     // nil: nothing is bridged to MQTT
+	Procedures     Procedures // nil: nobody is told of registrations (no federation)
 }
 
 func (c *Config) validate() error {
@@ -107,6 +108,9 @@ func New(cfg Config) (*Server, error) {
 			bridged = true
 			z.bridge = cfg.Bridge
 			rc.SubscriptionObserver = subscriptionObserver{bridge: cfg.Bridge, log: log.With("realm", r.Name)}
+		}
+		if cfg.Procedures != nil {
+			rc.RegistrationObserver = registrationObserver{realm: r.Name, p: cfg.Procedures}
 		}
 		rc.Authorizer = z
 		nxcfg.RealmConfigs = append(nxcfg.RealmConfigs, rc)

@@ -47,6 +47,9 @@ type RealmConfig struct {
 	// JUNCTION PATCH: SubscriptionObserver, if set, is told of every
 	// subscription change, synchronously in the broker (see broker.go).
 	SubscriptionObserver SubscriptionObserver
+	// JUNCTION PATCH: RegistrationObserver, if set, is told of every callee
+	// added to or removed from a registration (see dealer.go).
+	RegistrationObserver RegistrationObserver
 	// Require authentication for local clients. Normally local clients are
 	// always trusted. Setting this treats local clients the same as remote.
 	RequireLocalAuth bool `json:"require_local_auth"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand"
 	"strings"
 	"time"
@@ -95,6 +96,8 @@ type dealer struct {
 	// callee session -> registration ID set.
 	// Used to lookup registrations when removing a callee session.
 	calleeRegIDSet map[*wamp.Session]map[wamp.ID]struct{}
+
+	observer RegistrationObserver // JUNCTION PATCH; may be nil
 
 	actionChan chan func()
 	stopped    chan struct{}
@@ -525,6 +528,9 @@ func (d *dealer) syncRegister(callee *wamp.Session, msg *wamp.Register, match, i
 		Request:      msg.Request,
 		Registration: regID,
 	})
+	if d.observer != nil { // JUNCTION PATCH
+		d.observer.Registered(callee, reg.procedure, reg.match, reg.policy, reg.disclose)
+	}
 
 	if !wampURI && d.metaPeer != nil {
 		// Publish wamp.registration.on_register meta event. Fired when a
@@ -790,6 +796,17 @@ func (d *dealer) syncCall(caller *wamp.Session, msg *wamp.Call) {
 				if callee.HasFeature(wamp.RoleCallee, wamp.FeatureCallerIdent) {
 					discloseCaller(caller, details)
 				}
+			}
+		}
+
+		// JUNCTION PATCH: a local caller may disclose another identity; a
+		// local callee learns whether the caller asked to be disclosed.
+		if _, disclosed := details[wamp.RoleCaller]; disclosed {
+			if o, ok := invk.options[CallerOverride].(wamp.Dict); ok && caller.IsLocal() {
+				maps.Copy(details, o)
+			}
+			if dm, _ := invk.options[wamp.OptDiscloseMe].(bool); dm && callee.IsLocal() {
+				details[DiscloseMeDetail] = true
 			}
 		}
 
@@ -1312,6 +1329,9 @@ func (d *dealer) syncDelCalleeReg(callee *wamp.Session, regID wamp.ID) (bool, er
 				// Delete preserving order.
 				reg.callees = append(reg.callees[:i], reg.callees[i+1:]...)
 			}
+			if d.observer != nil { // JUNCTION PATCH
+				d.observer.Unregistered(callee, reg.procedure, reg.match, reg.policy, reg.disclose)
+			}
 			break
 		}
 	}
@@ -1537,6 +1557,33 @@ func (d *dealer) trySend(sess *wamp.Session, msg wamp.Message) {
 		d.log.Printf("!!! Dropped %s to session %s: blocked", msg.MessageType(), sess)
 	}
 }
+
+// JUNCTION PATCH: RegistrationObserver is told, by the dealer's own
+// goroutine, of every callee added to or removed from a registration, in
+// order. Junction's federation announces the procedures this router's
+// callees serve with it. The methods must not block and must not call into
+// the dealer.
+type RegistrationObserver interface {
+	// Registered is called after REGISTERED was queued for callee.
+	// disclose: the registration discloses every caller.
+	Registered(callee *wamp.Session, procedure wamp.URI, match, policy string, disclose bool)
+	// Unregistered is called when callee left the registration (UNREGISTER
+	// or the session ended).
+	Unregistered(callee *wamp.Session, procedure wamp.URI, match, policy string, disclose bool)
+}
+
+// JUNCTION PATCH: CallerOverride is the CALL option with which a local
+// (in-process) caller names the identity to disclose in its stead: a dict
+// whose entries replace the disclosed "caller", "caller_authid" and
+// "caller_authrole". Junction's federation calls on behalf of callers on
+// other routers. The option of a remote session is ignored.
+const CallerOverride = "_junction_caller"
+
+// JUNCTION PATCH: DiscloseMeDetail is the INVOCATION detail that tells a
+// local callee the caller asked to be disclosed (rather than being
+// disclosed because the registration asked): federation forwards the call
+// with the same request.
+const DiscloseMeDetail = "_junction_disclose_me"
 
 // discloseCaller adds caller identity information to INVOCATION.Details.
 func discloseCaller(caller *wamp.Session, details wamp.Dict) {

@@ -383,10 +383,12 @@ func (r *router) addRealm(config *RealmConfig) (*realm, error) {
 		return nil, err
 	}
 	broker.observer = config.SubscriptionObserver // JUNCTION PATCH
+	dealer := newDealer(r.log, config.StrictURI, config.AllowDisclose, r.debug)
+	dealer.observer = config.RegistrationObserver // JUNCTION PATCH
 	realm, err := newRealm(
 		config,
 		broker,
-		newDealer(r.log, config.StrictURI, config.AllowDisclose, r.debug),
+		dealer,
 		r.log, r.debug)
 	if err != nil {
 		return nil, err
