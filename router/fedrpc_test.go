@@ -173,3 +173,201 @@ func TestClusterRPC(t *testing.T) {
 		t.Errorf("A knows %v remote routes, want B's 4 procedures", n)
 	}
 }
+
+// TestClusterRPCPairings: each pairing of caller and callee protocols, on
+// different routers, both ways through the proxies: WAMP → MQTT, MQTT →
+// WAMP, MQTT → MQTT (WAMP → WAMP is TestClusterRPC).
+func TestClusterRPCPairings(t *testing.T) {
+	redis := fedtest.Start(t, fedtest.Options{})
+	url := "redis://" + redis.Addr()
+	a := startFederated(t, url, "a", nil)
+	b := startFederated(t, url, "b", nil)
+
+	// Callees on B: an MQTT 3.1.1 device (envelope), a WAMP client.
+	startV3Device(t, mqttAddr(b), "lamp-b", "$rpc/com/fed/lamp/+", func(inv map[string]any) []map[string]any {
+		return []map[string]any{{"correlation": inv["correlation"], "args": []any{"lamp", inv["procedure"], inv["args"].([]any)[0]}}}
+	})
+	wcallee := connectWAMP(t, wsURL(b), serialize.JSON)
+	if err := wcallee.Register("com.fed.wamp.echo", func(_ context.Context, inv *nxwamp.Invocation) client.InvokeResult {
+		return client.InvokeResult{Args: append(nxwamp.List{"wamp"}, inv.Arguments...)}
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	wcaller := connectWAMP(t, wsURL(a), serialize.MSGPACK)
+	waitCallable(t, wcaller, "com.fed.lamp.x")
+	waitCallable(t, wcaller, "com.fed.wamp.echo")
+	mcaller := rpcCaller(t, a, "phone-a")
+
+	t.Run("WAMP to MQTT", func(t *testing.T) {
+		res, err := wcaller.Call(callCtx(t), "com.fed.lamp.kitchen", nil, nxwamp.List{"on"}, nil, nil)
+		if err != nil || fmt.Sprint(res.Arguments) != "[lamp com.fed.lamp.kitchen on]" {
+			t.Fatalf("%v %v", res, err)
+		}
+	})
+	t.Run("MQTT to WAMP", func(t *testing.T) {
+		mcaller.call(t, "com.fed.wamp.echo", "replies/phone-a", "c1", []byte(`"hi"`), 1)
+		if got := mcaller.reply(t); got.payload != `{"args":["wamp","hi"]}` || got.correlation != "c1" || got.qos != 1 {
+			t.Fatalf("reply %+v", got)
+		}
+	})
+	t.Run("MQTT to MQTT", func(t *testing.T) {
+		mcaller.call(t, "com.fed.lamp.hall", "replies/phone-a", "c2", []byte(`"off"`), 1)
+		if got := mcaller.reply(t); got.payload != `{"args":["lamp","com.fed.lamp.hall","off"]}` || got.correlation != "c2" {
+			t.Fatalf("reply %+v", got)
+		}
+	})
+}
+
+// TestClusterRPCShared: a shared registration spans three routers; a router
+// without a callee of its own spreads its calls over the routers that have
+// one, a router with one keeps its calls local; a callee's router that
+// leaves fails its calls in flight at once and stops being called.
+func TestClusterRPCShared(t *testing.T) {
+	redis := fedtest.Start(t, fedtest.Options{})
+	url := "redis://" + redis.Addr()
+	a := startFederated(t, url, "a", nil)
+	b := startFederated(t, url, "b", nil)
+	c := startFederated(t, url, "c", nil)
+
+	var mu sync.Mutex
+	served := map[string]int{}
+	hold := make(chan struct{})
+	register := func(r *Router, name string) *client.Client {
+		cl := connectWAMP(t, wsURL(r), serialize.JSON)
+		if err := cl.Register("com.fed.pool", func(ctx context.Context, inv *nxwamp.Invocation) client.InvokeResult {
+			mu.Lock()
+			served[name]++
+			mu.Unlock()
+			if name == "c1" && len(inv.Arguments) > 0 && inv.Arguments[0] == "hold" {
+				select {
+				case <-hold:
+				case <-ctx.Done():
+				}
+			}
+			return client.InvokeResult{Args: nxwamp.List{name}}
+		}, nxwamp.Dict{"invoke": "roundrobin"}); err != nil {
+			t.Fatal(err)
+		}
+		return cl
+	}
+	register(b, "b1")
+	register(b, "b2")
+	register(c, "c1")
+	caller := connectWAMP(t, wsURL(a), serialize.JSON)
+	waitFor(t, 10*time.Second, "both routers' callees reachable from A", func() bool {
+		res, err := caller.Call(callCtx(t), "com.fed.pool", nil, nil, nil, nil)
+		return err == nil && res.Arguments[0] == "c1"
+	})
+	mu.Lock()
+	clear(served)
+	mu.Unlock()
+	for range 40 {
+		if _, err := caller.Call(callCtx(t), "com.fed.pool", nil, nil, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	// Round robin over the routers (B, C), then over B's callees.
+	if served["c1"] != 20 || served["b1"] != 10 || served["b2"] != 10 {
+		t.Errorf("calls from A served %v, want c1 20, b1 10, b2 10", served)
+	}
+	clear(served)
+	mu.Unlock()
+
+	// C calls: it has a callee of its own, so every call stays on C.
+	ccaller := connectWAMP(t, wsURL(c), serialize.JSON)
+	for range 10 {
+		if _, err := ccaller.Call(callCtx(t), "com.fed.pool", nil, nil, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	if served["c1"] != 10 {
+		t.Errorf("calls from C served %v, want all 10 by c1", served)
+	}
+	mu.Unlock()
+
+	// C leaves while A has a call in flight there: the call fails at once
+	// with wamp.error.canceled, and later calls go to B only.
+	done := make(chan error, 1)
+	go func() {
+		for {
+			res, err := caller.Call(context.Background(), "com.fed.pool", nil, nxwamp.List{"hold"}, nil, nil)
+			if err != nil || res.Arguments[0] == "c1" {
+				done <- err
+				return
+			}
+		}
+	}()
+	waitFor(t, wait, "a call held by c1", func() bool { mu.Lock(); defer mu.Unlock(); return served["c1"] > 10 })
+	start := time.Now()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = c.Shutdown(ctx)
+	}()
+	err := recv(t, done, 10*time.Second, "the call held on C")
+	if e := callErr(err); e != string(nxwamp.ErrCanceled) {
+		t.Fatalf("a call in flight to a router that left: %v", err)
+	}
+	t.Logf("the call held on C failed %v after C began to leave", time.Since(start))
+	close(hold)
+	waitFor(t, 10*time.Second, "C's callee gone from A", func() bool {
+		res, err := caller.Call(callCtx(t), "com.fed.pool", nil, nil, nil, nil)
+		return err == nil && res.Arguments[0] != "c1"
+	})
+	mu.Lock()
+	clear(served)
+	mu.Unlock()
+	for range 10 {
+		if _, err := caller.Call(callCtx(t), "com.fed.pool", nil, nil, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	if served["b1"]+served["b2"] != 10 {
+		t.Errorf("after C left, calls served %v", served)
+	}
+	mu.Unlock()
+}
+
+// TestClusterRPCEveryRealm: procedures federate in every realm, not only
+// the realm bridged to MQTT, and a realm's procedure is not callable from
+// another realm.
+func TestClusterRPCEveryRealm(t *testing.T) {
+	redis := fedtest.Start(t, fedtest.Options{})
+	url := "redis://" + redis.Addr()
+	twoRealms := func(c *Config) {
+		r2 := c.Realms[0]
+		r2.Name = "realm2"
+		c.Realms = append(c.Realms, r2)
+	}
+	a := startFederated(t, url, "a", twoRealms)
+	b := startFederated(t, url, "b", twoRealms)
+	connect := func(r *Router, realm string) *client.Client {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		cl, err := client.ConnectNet(ctx, wsURL(r), client.Config{Realm: realm, Serialization: serialize.JSON, Logger: discardStdLog{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cl.Close() })
+		return cl
+	}
+	callee := connect(b, "realm2")
+	if err := callee.Register("com.fed.r2", func(context.Context, *nxwamp.Invocation) client.InvokeResult {
+		return client.InvokeResult{Args: nxwamp.List{"realm2"}}
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	caller := connect(a, "realm2")
+	waitCallable(t, caller, "com.fed.r2")
+	res, err := caller.Call(callCtx(t), "com.fed.r2", nil, nil, nil, nil)
+	if err != nil || fmt.Sprint(res.Arguments) != "[realm2]" {
+		t.Fatalf("%v %v", res, err)
+	}
+	other := connect(a, "realm1")
+	if _, err := other.Call(callCtx(t), "com.fed.r2", nil, nil, nil, nil); callErr(err) != string(nxwamp.ErrNoSuchProcedure) {
+		t.Fatalf("realm1 caller reached realm2's procedure: %v", err)
+	}
+}
