@@ -48,6 +48,16 @@ import (
 //     left cleanly), the calls in flight to it fail at once with
 //     wamp.error.canceled, and the calls it was making are canceled.
 
+// ClusterRPCMetrics may be implemented by the hub's Metrics: it counts the
+// calls this router forwarded to other routers (direction "forwarded") and
+// served for them ("served"), by outcome: ok, error (the callee's or the
+// dealer's error), canceled (by the caller, or by a timeout), gone (the
+// callee's router died or left), unreachable (not sent: router not live,
+// spool full), too_many (refused: federation.max_calls).
+type ClusterRPCMetrics interface {
+	ClusterRPC(direction, outcome string)
+}
+
 // ClusterDealer opens WAMP sessions in any realm of this router, for the
 // calls and registrations federation makes on behalf of other routers. The
 // WAMP side implements it.
@@ -86,6 +96,7 @@ type rpcWire struct {
 	discloseMe       bool
 	caller           *Disclosed
 	WAMPPayload
+	gone bool // not on the wire: the error is the router's death
 }
 
 func encodeRPC(m rpcWire) ([]byte, error) {
@@ -394,6 +405,12 @@ func (h *Hub) CloseClusterRPC() {
 	}
 }
 
+func (c *clusterRPC) count(direction, outcome string) {
+	if m, ok := c.h.cfg.Metrics.(ClusterRPCMetrics); ok {
+		m.ClusterRPC(direction, outcome)
+	}
+}
+
 // push queues work for the worker.
 func (c *clusterRPC) push(f func()) {
 	c.evMu.Lock()
@@ -525,7 +542,7 @@ func (h *Hub) rpcNodeGone(node string) {
 	c.cmu.Lock()
 	for _, f := range c.pending {
 		if f.node == node {
-			f.push(rpcWire{op: rpcOpError, err: ErrorCanceled, WAMPPayload: WAMPPayload{Args: []any{"the callee's router left the cluster: " + node}}})
+			f.push(rpcWire{op: rpcOpError, err: ErrorCanceled, gone: true, WAMPPayload: WAMPPayload{Args: []any{"the callee's router left the cluster: " + node}}})
 		}
 	}
 	for k, s := range c.serving {
@@ -662,6 +679,7 @@ func (c *clusterRPC) forwarder(node, realm string) InvocationHandler {
 			return Result{Error: ErrorInvalidArgument, WAMPPayload: WAMPPayload{Args: []any{"arguments cannot cross to another router: " + err.Error()}}}
 		}
 		if !c.link.SendTo(node, body, true) {
+			c.count("forwarded", "unreachable")
 			return Result{Error: ErrorCanceled, WAMPPayload: WAMPPayload{Args: []any{"the callee's router cannot be reached: " + node}}}
 		}
 		for {
@@ -670,6 +688,7 @@ func (c *clusterRPC) forwarder(node, realm string) InvocationHandler {
 				if b, err := encodeRPC(rpcWire{op: rpcOpCancel, id: id}); err == nil {
 					c.link.SendTo(node, b, true)
 				}
+				c.count("forwarded", "canceled")
 				return Result{Error: ErrorCanceled}
 			case <-f.wake:
 			}
@@ -680,8 +699,14 @@ func (c *clusterRPC) forwarder(node, realm string) InvocationHandler {
 						_ = progress(Result{WAMPPayload: m.WAMPPayload, Progress: true})
 					}
 				case rpcOpResult:
+					c.count("forwarded", "ok")
 					return Result{WAMPPayload: m.WAMPPayload}
 				case rpcOpError:
+					if m.gone {
+						c.count("forwarded", "gone")
+					} else {
+						c.count("forwarded", "error")
+					}
 					return Result{Error: m.err, WAMPPayload: m.WAMPPayload}
 				}
 			}
@@ -743,7 +768,9 @@ func (c *clusterRPC) serve(origin string, m rpcWire) {
 	}
 	if len(c.serving) >= c.max {
 		c.cmu.Unlock()
-		answer(rpcWire{op: rpcOpError, err: ErrorTooManyCalls})
+		c.count("served", "too_many")
+		c.log.Warn("call from another router refused: federation.max_calls reached", "remote", origin, "procedure", m.procedure, "max_calls", c.max)
+		answer(rpcWire{op: rpcOpError, err: ErrorTooManyCalls, WAMPPayload: WAMPPayload{Args: []any{"too many calls served for other routers"}}})
 		return
 	}
 	if _, dup := c.serving[k]; dup {
@@ -775,12 +802,15 @@ func (c *clusterRPC) serve(origin string, m rpcWire) {
 		}
 		r := sess.Call(ctx, call, progress)
 		if ctx.Err() != nil {
+			c.count("served", "canceled")
 			return // canceled by the caller's router, or it is gone: nobody waits
 		}
 		if r.Error != "" {
+			c.count("served", "error")
 			answer(rpcWire{op: rpcOpError, err: r.Error, WAMPPayload: r.WAMPPayload})
 			return
 		}
+		c.count("served", "ok")
 		answer(rpcWire{op: rpcOpResult, WAMPPayload: r.WAMPPayload})
 	}()
 }

@@ -29,6 +29,7 @@ type metrics struct {
 	fedUp, fedNodes, fedRoutes, fedSpool, fedSpoolBytes prometheus.Gauge
 	fedSent, fedReceived, fedDuplicates, fedResent      prometheus.Counter
 	fedDropped                                          *prometheus.CounterVec // reason
+	fedCalls                                            *prometheus.CounterVec // direction, outcome
 	// Resolved once: the hub counts every message it carries.
 	mqttToWAMP, wampToMQTT prometheus.Counter
 
@@ -106,6 +107,10 @@ func newMetrics() *metrics {
 		Name: "junction_federation_dropped_total",
 		Help: "Messages to or from other routers given up, by reason: spool_full, link_down, send_failed, dead_node, lost, gap (sent again), bad_entry.",
 	}, []string{"reason"})
+	m.fedCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "junction_federation_calls_total",
+		Help: "Calls forwarded to callees on other routers (direction forwarded) and served here for callers on other routers (served), by outcome: ok, error, canceled, gone (the callee's router died or left), unreachable, too_many (federation.max_calls).",
+	}, []string{"direction", "outcome"})
 	m.mqttToWAMP = m.bridged.WithLabelValues(bridge.MQTTToWAMP)
 	m.wampToMQTT = m.bridged.WithLabelValues(bridge.WAMPToMQTT)
 	m.reg.MustRegister(
@@ -122,7 +127,7 @@ func newMetrics() *metrics {
 // federate report them.
 func (m *metrics) registerFederation() {
 	m.reg.MustRegister(m.fedUp, m.fedNodes, m.fedRoutes, m.fedSpool, m.fedSpoolBytes,
-		m.fedSent, m.fedReceived, m.fedDuplicates, m.fedResent, m.fedDropped)
+		m.fedSent, m.fedReceived, m.fedDuplicates, m.fedResent, m.fedDropped, m.fedCalls)
 }
 
 // fedMetrics is the federation link's view of the metrics.
@@ -222,6 +227,11 @@ func (b bridgeMetrics) Bridged(direction string) {
 }
 func (b bridgeMetrics) Unmapped(reason string)   { b.m.unbridged.WithLabelValues(reason).Inc() }
 func (b bridgeMetrics) RPC(kind, outcome string) { b.m.rpc.WithLabelValues(kind, outcome).Inc() }
+
+// ClusterRPC implements bridge.ClusterRPCMetrics.
+func (b bridgeMetrics) ClusterRPC(direction, outcome string) {
+	b.m.fedCalls.WithLabelValues(direction, outcome).Inc()
+}
 
 // wampMetrics is the WAMP side's view of the metrics.
 type wampMetrics struct{ m *metrics }
