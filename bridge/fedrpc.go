@@ -289,6 +289,7 @@ type clusterRPC struct {
 	pending map[uint64]*forwarded    // calls sent to other routers, by id
 	serving map[servedKey]*served    // calls served for other routers
 	callers map[string]DealerSession // realm → the session calls are made from
+	claims  map[procKey]time.Time    // single registrations claimed in Redis, and when
 	closed  bool
 }
 
@@ -296,6 +297,94 @@ type clusterRPC struct {
 type rpcLink interface {
 	Federation
 	SendTo(node string, body []byte, reliable bool) bool
+	Claim(ctx context.Context, name string) error
+	Release(ctx context.Context, name string) error
+}
+
+// ErrProcedureTaken: another router holds the single registration of a
+// procedure (WAMP wamp.error.procedure_already_exists).
+var ErrProcedureTaken = errors.New("procedure registered on another router")
+
+// claimTimeout bounds the wait for Redis when a single registration is
+// claimed; past it the registration is accepted on this router's word.
+const claimTimeout = 2 * time.Second
+
+// claimLinger is how long a claim may outlive its registration attempt
+// without a registration of this router's own before it is released (the
+// dealer refused the REGISTER after the claim, or the callee left at once).
+const claimLinger = 10 * time.Second
+
+// claimName is a single registration's name among the cluster's claims.
+func claimName(k procKey) string {
+	return "rpc|" + rowEscape(k.realm) + "|" + k.match + "|" + rowEscape(k.uri)
+}
+
+// ClaimProcedure is asked before this router accepts a single registration
+// of uri in realm (a WAMP REGISTER, an MQTT $rpc/ subscription): with
+// cluster RPC on, it claims the procedure cluster-wide in Redis, and
+// returns ErrProcedureTaken when another live router holds it. It waits for
+// Redis (at most claimTimeout); when Redis cannot answer, the registration
+// is allowed on this router's word and the refusal left to the dealers
+// once the routers see each other's rows. It never fails without cluster
+// RPC.
+func (h *Hub) ClaimProcedure(realm, uri, match string) error {
+	c := h.crpc.Load()
+	if c == nil {
+		return nil
+	}
+	k := procKey{realm: realm, uri: uri, match: normMatch(match)}
+	ctx, cancel := context.WithTimeout(c.ctx, claimTimeout)
+	defer cancel()
+	err := c.link.Claim(ctx, claimName(k))
+	switch {
+	case err == nil:
+		c.cmu.Lock()
+		c.claims[k] = time.Now()
+		c.cmu.Unlock()
+		return nil
+	case errors.Is(err, federation.ErrClaimed):
+		c.log.Info("single registration refused: another router holds it", "realm", realm, "procedure", uri, "match", k.match, "error", err)
+		return fmt.Errorf("%w: %w", ErrProcedureTaken, err)
+	default:
+		c.log.Warn("single registration not checked cluster-wide: Redis did not answer; accepted on this router", "realm", realm, "procedure", uri, "error", err)
+		return nil
+	}
+}
+
+// releaseClaims gives up the claims of single registrations this router no
+// longer holds: those named, and those older than claimLinger without a
+// registration of its own. Worker only.
+func (c *clusterRPC) releaseClaims(names ...procKey) {
+	now := time.Now()
+	var drop []procKey
+	c.cmu.Lock()
+	for _, k := range names {
+		if _, ok := c.claims[k]; ok {
+			delete(c.claims, k)
+			drop = append(drop, k)
+		}
+	}
+	for k, at := range c.claims {
+		if _, mine := c.local[k]; !mine && now.Sub(at) > claimLinger {
+			delete(c.claims, k)
+			drop = append(drop, k)
+		}
+	}
+	c.cmu.Unlock()
+	if len(drop) == 0 {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for _, k := range drop {
+			ctx, cancel := context.WithTimeout(c.ctx, claimTimeout)
+			if err := c.link.Release(ctx, claimName(k)); err != nil && c.ctx.Err() == nil {
+				c.log.Debug("claim not released: it lapses when this router leaves", "procedure", k.uri, "error", err)
+			}
+			cancel()
+		}
+	}()
 }
 
 type localProc struct {
@@ -367,6 +456,7 @@ func (h *Hub) ConnectClusterRPC(d ClusterDealer, maxCalls int) error {
 		pending: map[uint64]*forwarded{},
 		serving: map[servedKey]*served{},
 		callers: map[string]DealerSession{},
+		claims:  map[procKey]time.Time{},
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wg.Add(1)
@@ -432,6 +522,7 @@ func (c *clusterRPC) run() {
 			return
 		case <-c.wake:
 		case <-t.C:
+			c.releaseClaims()
 			if c.retry {
 				c.retry = false
 				for node := range c.proxies {
@@ -499,6 +590,7 @@ func (c *clusterRPC) localChange(k procKey, i procInfo, session uint64, add bool
 	}
 	delete(c.local, k)
 	c.link.RemoveRoute(federation.Route{Proto: federation.ProtoRPC, Filter: procRow(k, lp.info)})
+	c.releaseClaims(k)
 	c.reconcileKey(k)
 }
 

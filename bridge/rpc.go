@@ -496,7 +496,14 @@ func (c *RPCClient) Register(filter, invoke string) error {
 		return c.invoke(ctx, filter, inv, progress)
 	}
 	for i, p := range patterns {
-		if err := sess.Register(p, RegisterOptions{Invoke: invoke}, handler); err != nil {
+		err := error(nil)
+		if invoke == "single" {
+			err = c.hub.ClaimProcedure(c.hub.cfg.Realm, p.URI, p.Match)
+		}
+		if err == nil {
+			err = sess.Register(p, RegisterOptions{Invoke: invoke}, handler)
+		}
+		if err != nil {
 			for _, q := range patterns[:i] {
 				_ = sess.Unregister(q)
 			}

@@ -19,6 +19,7 @@ import (
 	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/transport/serialize"
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
+	mqtt3 "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/junctionmq/junction/bridge/federation/fedtest"
@@ -370,4 +371,55 @@ func TestClusterRPCEveryRealm(t *testing.T) {
 	if _, err := other.Call(callCtx(t), "com.fed.r2", nil, nil, nil, nil); callErr(err) != string(nxwamp.ErrNoSuchProcedure) {
 		t.Fatalf("realm1 caller reached realm2's procedure: %v", err)
 	}
+}
+
+// TestClusterRPCSingleRace: the same single registration made at the same
+// moment on two routers, before either knows of the other's: exactly one
+// wins (the claim in Redis decides), the other gets
+// wamp.error.procedure_already_exists; an MQTT device is refused too.
+func TestClusterRPCSingleRace(t *testing.T) {
+	redis := fedtest.Start(t, fedtest.Options{})
+	url := "redis://" + redis.Addr()
+	a := startFederated(t, url, "a", nil)
+	b := startFederated(t, url, "b", nil)
+	ca := connectWAMP(t, wsURL(a), serialize.JSON)
+	cb := connectWAMP(t, wsURL(b), serialize.MSGPACK)
+	noop := func(context.Context, *nxwamp.Invocation) client.InvokeResult { return client.InvokeResult{} }
+	for i := range 20 {
+		proc := fmt.Sprintf("com.fed.race.%d", i)
+		errs := make(chan error, 2)
+		for _, c := range []*client.Client{ca, cb} {
+			go func() { errs <- c.Register(proc, noop, nil) }()
+		}
+		won := 0
+		for range 2 {
+			err := recv(t, errs, wait, "REGISTER "+proc)
+			switch {
+			case err == nil:
+				won++
+			case !strings.Contains(err.Error(), string(nxwamp.ErrProcedureAlreadyExists)):
+				t.Fatalf("REGISTER %s: %v", proc, err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("%s registered on %d routers", proc, won)
+		}
+	}
+	// An MQTT device's single registration of a procedure another router's
+	// WAMP callee holds: SUBACK 0x80 (3.1.1).
+	tok := connectV3(t, "tcp://"+mqttAddr(a), "dev-race", nil).Subscribe("$rpc/com/fed/race/0", 1, nil)
+	waitToken(t, tok, "subscribe")
+	if got := tok.(*mqtt3.SubscribeToken).Result()["$rpc/com/fed/race/0"]; got != 0x80 {
+		t.Fatalf("MQTT registration of a procedure held elsewhere: SUBACK %#x", got)
+	}
+	// A procedure freed on one router can be registered on the other.
+	if err := cb.Register("com.fed.free", noop, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := cb.Unregister("com.fed.free"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "com.fed.free registered on A after B let it go", func() bool {
+		return ca.Register("com.fed.free", noop, nil) == nil
+	})
 }

@@ -112,6 +112,7 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 	}
 	if fed {
 		wcfg.Procedures = hub
+		wcfg.Claims = hub
 	}
 	r.wamp, err = wamp.New(wcfg)
 	if err != nil {

@@ -269,6 +269,7 @@ type authorizer struct {
 	metrics   Metrics
 	log       *slog.Logger
 	bridge    Bridge // set in the realm bridged to MQTT
+	claims    Claims // set with federation
 }
 
 func (z authorizer) Authorize(sess *nxwamp.Session, msg nxwamp.Message) (bool, error) {

@@ -58,6 +58,7 @@ type Config struct {
 	CertAuthID     string     // cn or san: the authid of a TLS client certificate
 	Bridge         Bridge     // nil: nothing is bridged to MQTT
 	Procedures     Procedures // nil: nobody is told of registrations (no federation)
+	Claims         Claims     // nil: single registrations are this router's to decide
 }
 
 func (c *Config) validate() error {
@@ -109,6 +110,7 @@ func New(cfg Config) (*Server, error) {
 			z.bridge = cfg.Bridge
 			rc.SubscriptionObserver = subscriptionObserver{bridge: cfg.Bridge, log: log.With("realm", r.Name)}
 		}
+		z.claims = cfg.Claims
 		if cfg.Procedures != nil {
 			rc.RegistrationObserver = registrationObserver{realm: r.Name, p: cfg.Procedures}
 		}

@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -77,4 +78,41 @@ func TestRowsSendToAndNodeGone(t *testing.T) {
 	if n := len(a.rec.goneNodes()); n != 2 {
 		t.Errorf("a was told of %d gone routers, want 2: %v", n, a.rec.goneNodes())
 	}
+}
+
+// A claim is held by one live router: another gets ErrClaimed until the
+// holder releases it or dies (its heartbeat older than NodeTimeout).
+func TestClaims(t *testing.T) {
+	srv := fedtest.Start(t, fedtest.Options{})
+	prefix := uniquePrefix(t)
+	a := startNode(t, testConfig(single(srv), prefix, "a"))
+	b := startNode(t, testConfig(single(srv), prefix, "b"))
+	waitUp(t, a, b)
+	ctx := t.Context()
+	if err := a.Claim(ctx, "realm1|com.acme.add"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Claim(ctx, "realm1|com.acme.add"); err != nil {
+		t.Fatalf("the holder claims again: %v", err)
+	}
+	if err := b.Claim(ctx, "realm1|com.acme.add"); !errors.Is(err, ErrClaimed) {
+		t.Fatalf("b claimed what a holds: %v", err)
+	}
+	if err := b.Release(ctx, "realm1|com.acme.add"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Claim(ctx, "realm1|com.acme.add"); !errors.Is(err, ErrClaimed) {
+		t.Fatalf("b's release freed a's claim: %v", err)
+	}
+	if err := a.Release(ctx, "realm1|com.acme.add"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Claim(ctx, "realm1|com.acme.add"); err != nil {
+		t.Fatalf("after a released: %v", err)
+	}
+	if err := a.Claim(ctx, "realm1|x"); err != nil {
+		t.Fatal(err)
+	}
+	a.kill(t)
+	waitFor(t, 10*time.Second, "a's claim lapsed", func() bool { return b.Claim(ctx, "realm1|x") == nil })
 }

@@ -19,3 +19,13 @@ type Authorizer interface {
 	// certain messages sent by that session.
 	Authorize(*wamp.Session, wamp.Message) (bool, error)
 }
+
+// JUNCTION PATCH: Preauthorizer may be implemented by an Authorizer: it is
+// called before Authorize, in the session's goroutine but without the
+// session's lock, so it may wait (Junction claims a single registration in
+// Redis there). An error refuses the message; an error with an
+// ErrorURI() wamp.URI method names the ERROR's URI (else
+// wamp.error.authorization_failed). It must not modify the session.
+type Preauthorizer interface {
+	Preauthorize(sess *wamp.Session, msg wamp.Message) error
+}

@@ -545,11 +545,25 @@ func (r *realm) authzMessage(sess *wamp.Session, msg wamp.Message) bool {
 		Details: sess.Details,
 	}
 
-	// Write-lock the session, because there is no telling what the Authorizer
-	// will do to the session details.
-	sess.Lock()
-	isAuthz, err := r.authorizer.Authorize(safeSession, msg)
-	sess.Unlock()
+	// JUNCTION PATCH: a Preauthorizer decides first, without the session's
+	// lock (it may wait for something outside the router).
+	var errURI wamp.URI
+	isAuthz, err := true, error(nil)
+	if pa, ok := r.authorizer.(Preauthorizer); ok {
+		if perr := pa.Preauthorize(sess, msg); perr != nil {
+			isAuthz, err = false, perr
+			if u, ok := perr.(interface{ ErrorURI() wamp.URI }); ok {
+				errURI = u.ErrorURI()
+			}
+		}
+	}
+	if isAuthz {
+		// Write-lock the session, because there is no telling what the Authorizer
+		// will do to the session details.
+		sess.Lock()
+		isAuthz, err = r.authorizer.Authorize(safeSession, msg)
+		sess.Unlock()
+	}
 
 	if !isAuthz {
 		skipResponse := false
@@ -577,7 +591,10 @@ func (r *realm) authzMessage(sess *wamp.Session, msg wamp.Message) bool {
 		case *wamp.Yield:
 			errRsp.Request = msg.Request
 		}
-		if err != nil {
+		if errURI != "" { // JUNCTION PATCH
+			errRsp.Error = errURI
+			errRsp.Arguments = wamp.List{err.Error()}
+		} else if err != nil {
 			// Error trying to authorize. Include error message.
 			errRsp.Error = wamp.ErrAuthorizationFailed
 			errRsp.Arguments = wamp.List{err.Error()}
