@@ -33,7 +33,11 @@ func waitCallable(t testing.TB, c *client.Client, procedure string) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		res, err := c.Call(ctx, "wamp.registration.match", nil, nxwamp.List{procedure}, nil, nil)
-		return err == nil && len(res.Arguments) > 0 && res.Arguments[0] != nil
+		if err != nil || len(res.Arguments) == 0 {
+			return false
+		}
+		id, _ := nxwamp.AsID(res.Arguments[0])
+		return id != 0
 	})
 }
 
