@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
+	mqtt3 "github.com/eclipse/paho.mqtt.golang"
 	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/transport/serialize"
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
-	mqtt3 "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/junctionmq/junction/bridge/federation/fedtest"
