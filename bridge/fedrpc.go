@@ -282,6 +282,7 @@ type clusterRPC struct {
 	remote  map[string]map[procKey]procInfo     // other routers' rows
 	proxies map[string]map[string]*proxySession // node → realm → proxy
 	retry   bool                                // a proxy registration failed: try again
+	warned  map[string]bool                     // failures already logged
 	ours    sync.Map                            // session IDs (uint64) of federation's own sessions
 
 	cmu     sync.Mutex
@@ -453,6 +454,7 @@ func (h *Hub) ConnectClusterRPC(d ClusterDealer, maxCalls int) error {
 		local:   map[procKey]*localProc{},
 		remote:  map[string]map[procKey]procInfo{},
 		proxies: map[string]map[string]*proxySession{},
+		warned:  map[string]bool{},
 		pending: map[uint64]*forwarded{},
 		serving: map[servedKey]*served{},
 		callers: map[string]DealerSession{},
@@ -699,8 +701,11 @@ func (c *clusterRPC) reconcile(node, realm string) {
 		}
 		sess, err := c.dealer.SessionIn(realm, auth.Identity{AuthID: "junction-router:" + node, Role: "trusted", Realm: realm})
 		if err != nil {
-			c.log.Warn("proxy session for another router's procedures not opened", "remote", node, "realm", realm, "error", err)
-			c.retry = true
+			// A realm this router does not have: routers that federate
+			// should share realms. Tried again when node's rows change.
+			if c.warnOnce(node + "|" + realm) {
+				c.log.Warn("another router's procedures not made callable here: no session in their realm", "remote", node, "realm", realm, "error", err)
+			}
 			return
 		}
 		c.ours.Store(sess.ID(), struct{}{})
@@ -729,11 +734,14 @@ func (c *clusterRPC) reconcile(node, realm string) {
 			// A local callee holds it (two routers registered a single
 			// procedure at once), or the policies differ: the callers of each
 			// router reach their own until one side goes.
-			c.log.Warn("another router's procedure not made callable here", "remote", node, "realm", realm,
-				"procedure", k.uri, "match", k.match, "invoke", i.policy, "error", err)
+			if c.warnOnce(node + "|" + realm + "|" + k.match + "|" + k.uri) {
+				c.log.Warn("another router's procedure not made callable here (tried again every second)", "remote", node, "realm", realm,
+					"procedure", k.uri, "match", k.match, "invoke", i.policy, "error", err)
+			}
 			c.retry = true
 			continue
 		}
+		delete(c.warned, node+"|"+realm+"|"+k.match+"|"+k.uri)
 		p.regs[k] = i
 	}
 	if len(p.regs) == 0 && len(want) == 0 {
@@ -744,6 +752,18 @@ func (c *clusterRPC) reconcile(node, realm string) {
 			delete(c.proxies, node)
 		}
 	}
+}
+
+// warnOnce reports whether what has not been warned of yet. Worker only.
+func (c *clusterRPC) warnOnce(what string) bool {
+	if c.warned[what] {
+		return false
+	}
+	if len(c.warned) > 10000 {
+		clear(c.warned)
+	}
+	c.warned[what] = true
+	return true
 }
 
 // forwarder is a proxy's invocation handler: it sends the call to node and

@@ -162,7 +162,7 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 			return nil, fmt.Errorf("%w: federation: %w", ErrConfig, err)
 		}
 		hub.ConnectFederation(r.link)
-		if err := hub.ConnectClusterRPC(r.wamp.ClusterDealer(cfg.RPC.MaxPendingCalls), cfg.Fed.MaxCalls); err != nil {
+		if err := hub.ConnectClusterRPC(r.wamp.ClusterDealer(max(cfg.RPC.MaxPendingCalls, cfg.Fed.MaxCalls)), cfg.Fed.MaxCalls); err != nil {
 			r.wamp.Close()
 			_ = r.mqtt.Close(context.Background())
 			return nil, fmt.Errorf("federation: %w", err)
