@@ -41,8 +41,9 @@ const (
 
 // pattern is a route row ready for the index.
 type pattern struct {
-	kind patternKind
-	text string // MQTT: the filter, without any $share/<group>/; WAMP: the URI pattern
+	kind  patternKind
+	text  string // MQTT: the filter, without any $share/<group>/; WAMP: the URI pattern
+	share string // MQTT: the whole $share/<group>/<filter> of a shared subscription row (see share.go), else ""
 }
 
 var errRoute = errors.New("invalid route")
@@ -92,7 +93,7 @@ func parseRow(row string) (pattern, error) {
 		if err := checkFilter(rest); err != nil {
 			return pattern{}, err
 		}
-		return pattern{kind: kindMQTT, text: shareless(rest)}, nil
+		return pattern{kind: kindMQTT, text: shareless(rest), share: sharedFilter(rest)}, nil
 	case ProtoRPC:
 		if rest == "" {
 			break
