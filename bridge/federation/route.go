@@ -11,7 +11,7 @@ import (
 // messages the route matches.
 type Route struct {
 	Proto  string // "mqtt", "wamp" or "rpc"
-	Filter string // an MQTT topic filter (a $share/<group>/ filter matches as its filter), a WAMP URI pattern, or an RPC row's text
+	Filter string // an MQTT topic filter (a $share/<group>/ filter is a shared group, see share.go), a WAMP URI pattern, or an RPC row's text
 	Match  string // WAMP: "exact" ("" is exact), "prefix" or "wildcard"; MQTT and RPC: ""
 }
 
