@@ -52,6 +52,7 @@ func (h *Hub) MQTTSubscribed(filter string) {
 	if f := h.fed.Load(); f != nil {
 		(*f).AddRoute(federation.Route{Proto: federation.ProtoMQTT, Filter: filter})
 	}
+	h.share.local(filter, true)
 }
 
 // MQTTUnsubscribed tells the hub that an MQTT filter lost its last
@@ -60,6 +61,7 @@ func (h *Hub) MQTTUnsubscribed(filter string) {
 	if f := h.fed.Load(); f != nil {
 		(*f).RemoveRoute(federation.Route{Proto: federation.ProtoMQTT, Filter: filter})
 	}
+	h.share.local(filter, false)
 }
 
 // federateMQTT hands a local MQTT publication to the link.
@@ -164,6 +166,7 @@ func (fh fedHandler) Deliver(body []byte) {
 	if m := r.MQTT; m != nil {
 		live := *m
 		live.Retain = false
+		live.Shares = noShares // served by the publisher's router's choice (fedshare.go)
 		if mp := h.mqtt.Load(); mp != nil && (*mp).HasSubscribers(live.Topic) {
 			if err := (*mp).Publish(live); err != nil {
 				h.cfg.Metrics.Unmapped("engine")
@@ -181,7 +184,7 @@ func (fh fedHandler) Deliver(body []byte) {
 			h.warn("message from another router not delivered to WAMP", "uri", m.URI, "error", err)
 		}
 	}
-	h.wampToMQTT(m)
+	h.wampToMQTTFrom(m, true)
 }
 
 // Retained applies a change of the cluster-wide retained log to the local

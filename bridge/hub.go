@@ -26,6 +26,11 @@ type MQTTMessage struct {
 	ResponseTopic   string
 	CorrelationData []byte
 	UserProperties  []UserProperty
+
+	// Shares says which of this router's shared subscription groups serve
+	// the message when the hub hands it to the MQTT engine (nil: each group,
+	// as the engine alone would). Never crosses to other routers.
+	Shares *Shares
 }
 
 // WAMPMessage is a publication as the WAMP side sees it.
@@ -150,6 +155,8 @@ type Hub struct {
 
 	invocationID atomic.Uint64 // names invocations of MQTT callees: $rpc-reply/<id>
 
+	share shareState // shared subscription groups (fedshare.go)
+
 	rpcMu      sync.Mutex
 	rpcClients map[*RPCClient]struct{}
 	rpcClosed  bool
@@ -266,7 +273,12 @@ func (h *Hub) FromWAMP(m WAMPMessage) {
 
 // wampToMQTT delivers a WAMP publication, local or remote, to the MQTT
 // subscribers of this router (and stores it if it is a local retained one).
-func (h *Hub) wampToMQTT(m WAMPMessage) {
+func (h *Hub) wampToMQTT(m WAMPMessage) { h.wampToMQTTFrom(m, false) }
+
+// wampToMQTTFrom is wampToMQTT for a local (remote false) or another
+// router's publication: shared subscription groups are served by the
+// publisher's router's choice (fedshare.go).
+func (h *Hub) wampToMQTTFrom(m WAMPMessage, remote bool) {
 	mp := h.mqtt.Load()
 	if mp == nil || h.cfg.NoPubSub {
 		return
@@ -278,7 +290,7 @@ func (h *Hub) wampToMQTT(m WAMPMessage) {
 		}
 		return
 	}
-	if !m.Retain && !(*mp).HasSubscribers(topic) {
+	if !m.Retain && !(*mp).HasSubscribers(topic) && (remote || !h.shareRemote(topic)) {
 		return
 	}
 	payload, err := ToMQTT(m.WAMPPayload, mode)
@@ -295,7 +307,9 @@ func (h *Hub) wampToMQTT(m WAMPMessage) {
 			"uri", m.URI, "size", size, "limit", h.cfg.MaxPacket)
 		return
 	}
-	if err := (*mp).Publish(MQTTMessage{Topic: topic, MQTTPayload: payload, QoS: h.cfg.QoS, Retain: m.Retain, V5: true}); err != nil {
+	out := MQTTMessage{Topic: topic, MQTTPayload: payload, QoS: h.cfg.QoS, Retain: m.Retain, V5: true}
+	out.Shares = h.shareScope(out, remote)
+	if err := (*mp).Publish(out); err != nil {
 		h.cfg.Metrics.Unmapped("engine")
 		h.warn("WAMP event not bridged to MQTT", "uri", m.URI, "error", err)
 		return

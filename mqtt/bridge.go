@@ -73,6 +73,9 @@ func (s *Server) Publish(m bridge.MQTTMessage) error {
 	}
 	pk := packetOf(m)
 	pk.FixedHeader.Retain = m.Retain
+	if m.Shares != nil {
+		pk.Scope = m.Shares // the groups that serve it here (share.go)
+	}
 	if m.QoS > 0 {
 		// Never used (mochi treats inline publishes as QoS 0 and delivers
 		// at the subscription's QoS), but checked: required above QoS 0,

@@ -163,6 +163,12 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("mqtt hook: %w", err)
 		}
 	}
+	if sh, ok := cfg.Interest.(Sharer); ok && cfg.Interest != nil {
+		// Federation: shared subscription groups are served cluster-wide (share.go).
+		if err := m.AddHook(&shareHook{sharer: sh, server: m, auth: ah}, nil); err != nil {
+			return nil, fmt.Errorf("mqtt hook: %w", err)
+		}
+	}
 	if err := m.AddHook(&observer{metrics: cfg.Metrics, log: log, caps: caps, evict: s.evict}, nil); err != nil {
 		return nil, fmt.Errorf("mqtt hook: %w", err)
 	}

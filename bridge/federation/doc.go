@@ -43,7 +43,7 @@
 // Every router keeps the whole route table in memory and matches each local
 // publish against it: MQTT filters by MQTT rules ('+', '#', "a/#" matches
 // "a", no leading wildcard matches a topic starting with '$', a
-// $share/<group>/<filter> route matches as <filter>), WAMP patterns as nexus
+// $share/<group>/<filter> row is kept apart, see share.go), WAMP patterns as nexus
 // does (exact; prefix is a plain string prefix; wildcard has as many '.'
 // components, an empty one matching any). A publish that matches no other
 // router costs one read-locked lookup and sends nothing to Redis.
@@ -180,9 +180,12 @@
 //
 // # Limits
 //
-//   - A $share/<group>/<filter> route is a plain interest: every router with
-//     a member of the group gets the message, so the group receives it once
-//     per router, not once in the cluster.
+//   - A $share/<group>/<filter> row is not a route: Publish and Wants ignore
+//     it, and SharedGroups tells the Handler which routers have members of
+//     each group matching a topic (linear in the number of groups). Which
+//     router serves a publication, and sending it there (SendTo), is the
+//     Handler's (see share.go); a dead router's unacknowledged reliable
+//     messages come back to a Returner.
 //   - The route table and the retained store each live in one hash slot (one
 //     Cluster shard).
 //   - Redis must not evict the link's keys (maxmemory-policy noeviction, or

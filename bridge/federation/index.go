@@ -26,6 +26,7 @@ type index struct {
 	dests  []*dest         // by slot; nil: free
 	free   []int           // free slots
 	rows   int             // patterns held
+	shares shareIndex      // $share rows, by group (share.go); not in mqtt
 }
 
 func newIndex() *index {
@@ -190,6 +191,10 @@ func (x *index) update(slot int, p pattern, add bool) {
 	case kindOpaque:
 		return // replicated only, never matched
 	case kindMQTT:
+		if p.share != "" {
+			x.shares.update(slot, p, add)
+			break
+		}
 		x.mqtt.update(p.text, '/', "+", true, slot, add)
 	case kindWildcard:
 		x.wild.update(p.text, '.', "", false, slot, add)

@@ -11,7 +11,7 @@ import (
 // messages the route matches.
 type Route struct {
 	Proto  string // "mqtt", "wamp" or "rpc"
-	Filter string // an MQTT topic filter (a $share/<group>/ filter matches as its filter), a WAMP URI pattern, or an RPC row's text
+	Filter string // an MQTT topic filter (a $share/<group>/ filter is a shared group, see share.go), a WAMP URI pattern, or an RPC row's text
 	Match  string // WAMP: "exact" ("" is exact), "prefix" or "wildcard"; MQTT and RPC: ""
 }
 
@@ -41,8 +41,9 @@ const (
 
 // pattern is a route row ready for the index.
 type pattern struct {
-	kind patternKind
-	text string // MQTT: the filter, without any $share/<group>/; WAMP: the URI pattern
+	kind  patternKind
+	text  string // MQTT: the filter, without any $share/<group>/; WAMP: the URI pattern
+	share string // MQTT: the whole $share/<group>/<filter> of a shared subscription row (see share.go), else ""
 }
 
 var errRoute = errors.New("invalid route")
@@ -92,7 +93,7 @@ func parseRow(row string) (pattern, error) {
 		if err := checkFilter(rest); err != nil {
 			return pattern{}, err
 		}
-		return pattern{kind: kindMQTT, text: shareless(rest)}, nil
+		return pattern{kind: kindMQTT, text: shareless(rest), share: sharedFilter(rest)}, nil
 	case ProtoRPC:
 		if rest == "" {
 			break

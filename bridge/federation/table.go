@@ -162,7 +162,7 @@ func (l *Link) dropNodeLocked(inc, reason string) {
 			opaque = append(opaque, p.text)
 		}
 	}
-	l.events.push(tableEvent{node: inc, removed: opaque, gone: true})
+	l.events.push(tableEvent{node: inc, removed: opaque, gone: true, returned: l.undelivered(r.dest)})
 	delete(l.nodes, inc)
 	l.idx.mu.Lock()
 	for _, p := range r.rows {

@@ -35,6 +35,7 @@ type tableEvent struct {
 	node           string
 	added, removed []string
 	gone           bool
+	returned       [][]byte // reliable messages discarded when the router died (see Returner)
 }
 
 // eventQueue carries table events from under tmu to the watch loop, in
@@ -72,6 +73,9 @@ func (l *Link) watchLoop(ctx context.Context) {
 		for _, ev := range q {
 			if rw != nil && len(ev.added)+len(ev.removed) > 0 {
 				rw.RemoteRows(ev.node, ev.added, ev.removed)
+			}
+			if len(ev.returned) > 0 {
+				l.returnUndelivered(ev.node, ev.returned)
 			}
 			if nw != nil && ev.gone {
 				nw.NodeGone(ev.node)

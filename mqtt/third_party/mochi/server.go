@@ -720,9 +720,13 @@ func (s *Server) processPacket(cl *Client, pk packets.Packet) error {
 		next, ok := cl.State.Inflight.NextImmediate()
 		if ok {
 			_ = cl.WritePacket(next)
-			if ok := cl.State.Inflight.Delete(next.PacketID); ok {
-				atomic.AddInt64(&s.Info.Inflight, -1)
-			}
+			// JUNCTION PATCH: the packet stays inflight until the client
+			// acknowledges it. Upstream deleted it here, so its PUBACK found
+			// nothing and the send quota it took was never given back: a
+			// client with a Receive Maximum (libmosquitto: 20) that was sent
+			// more than that before acknowledging stalled for good.
+			next.Expiry = 0
+			cl.State.Inflight.Set(next)
 			cl.State.Inflight.DecreaseSendQuota()
 		}
 	}

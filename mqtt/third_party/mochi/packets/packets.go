@@ -138,6 +138,11 @@ type Packet struct {
 	ReasonCode      byte          // reason code for a packet response (acks, etc)
 	ReservedBit     byte          // reserved, do not use (except in testing)
 	Ignore          bool          // if true, do not perform any message forwarding operations
+	// JUNCTION PATCH: Scope is set on a PUBLISH by a hook (OnPublish) or by
+	// whoever injects it, and read by OnSelectSubscribers: Junction says
+	// there which of this server's shared subscription groups serve the
+	// message. Never encoded, not copied by Copy.
+	Scope any
 }
 
 // Mods specifies certain values required for certain mqtt v5 compliance within packet encoding/decoding.

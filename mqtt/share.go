@@ -1,0 +1,184 @@
+package mqtt
+
+import (
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/junctionmq/junction/bridge"
+	"github.com/junctionmq/junction/bridge/federation"
+)
+
+// Sharer decides which router serves each shared subscription group
+// ($share/<group>/<filter>) that a publication matches; *bridge.Hub
+// implements it (see bridge/fedshare.go). This file is the mechanism: it
+// tags each publication with the hub's choice (packets.Packet.Scope, a
+// Junction patch), keeps the groups the hub did not choose here from
+// serving it, picks one member of the others (a connected one first), and
+// hands back the unacknowledged messages of a member whose session ends.
+type Sharer interface {
+	// ShareMQTT is called for every publication of a local client before
+	// mochi delivers it: the groups of this router that serve it (nil:
+	// every group).
+	ShareMQTT(m bridge.MQTTMessage) *bridge.Shares
+	// ShareLeft is given each unacknowledged QoS >= 1 message of a member
+	// of group whose session ended, for another member.
+	ShareLeft(group, clientID string, m bridge.MQTTMessage)
+}
+
+// shareHook is added when federation is on (Config.Interest is a Sharer).
+type shareHook struct {
+	mochi.HookBase
+	sharer Sharer
+	server *mochi.Server
+	auth   *authHook
+}
+
+func (h *shareHook) ID() string { return "junction-share" }
+
+func (h *shareHook) Provides(b byte) bool {
+	return b == mochi.OnPublish || b == mochi.OnSelectSubscribers || b == mochi.OnDisconnect
+}
+
+// OnPublish tags a local client's publication with the groups that serve
+// it here. Injected publications (the hub's) carry their tag already.
+func (h *shareHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline || pk.Ignore {
+		return pk, nil
+	}
+	m := messageOf(cl, pk)
+	if s := h.auth.session(cl); s != nil {
+		m.Publisher = s.id
+	}
+	if sc := h.sharer.ShareMQTT(m); sc != nil {
+		pk.Scope = sc
+	}
+	return pk, nil
+}
+
+// OnSelectSubscribers drops the groups that do not serve the publication
+// and picks one member of each of the others.
+func (h *shareHook) OnSelectSubscribers(subs *mochi.Subscribers, pk packets.Packet) *mochi.Subscribers {
+	scope, _ := pk.Scope.(*bridge.Shares)
+	for group, members := range subs.Shared {
+		if !scope.Serves(group) {
+			delete(subs.Shared, group)
+			continue
+		}
+		id, sub, ok := pickMember(h.server, members, "")
+		if !ok {
+			delete(subs.Shared, group)
+			continue
+		}
+		if prev, ok := subs.SharedSelected[id]; ok {
+			sub = prev.Merge(sub)
+		}
+		subs.SharedSelected[id] = sub
+	}
+	return subs
+}
+
+// OnDisconnect hands the unacknowledged QoS >= 1 messages of a session that
+// ends to the hub, for each group of the session whose filter matches
+// their topic. (A member that unsubscribes keeps what it was sent: MQTT
+// has the server complete those deliveries. A persistent session keeps
+// its messages while it is away.)
+func (h *shareHook) OnDisconnect(cl *mochi.Client, _ error, expire bool) {
+	if !expire || cl.Net.Inline || cl.IsTakenOver() {
+		return
+	}
+	type group struct{ name, filter string }
+	var groups []group
+	for f := range cl.State.Subscriptions.GetAll() {
+		if rest, ok := cutShare(f); ok {
+			groups = append(groups, group{f, rest})
+		}
+	}
+	if len(groups) == 0 {
+		return
+	}
+	for _, pk := range cl.State.Inflight.GetAll(false) {
+		// Publish: not acknowledged at all (a QoS 2 message the client
+		// answered with PUBREC is the client's). A topic sent as an alias
+		// only is not known here.
+		if pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos == 0 || pk.TopicName == "" {
+			continue
+		}
+		m := messageOf(cl, pk)
+		m.V5 = true // its properties are the ones it was sent with
+		for _, g := range groups {
+			if federation.TopicMatches(g.filter, pk.TopicName) {
+				h.sharer.ShareLeft(g.name, cl.ID, m)
+			}
+		}
+	}
+}
+
+// DeliverShared implements the hub's delivery to one member of a group
+// (bridge.ErrNoMember when this router has none but exclude).
+func (s *Server) DeliverShared(group, exclude string, m bridge.MQTTMessage) error {
+	members := s.mochi.Topics.Subscribers(m.Topic).Shared[group]
+	for range 3 {
+		id, sub, ok := pickMember(s.mochi, members, exclude)
+		if !ok {
+			return bridge.ErrNoMember
+		}
+		cl, ok := s.mochi.Clients.Get(id)
+		if !ok {
+			delete(members, id)
+			continue
+		}
+		pk := packetOf(m)
+		pk.Created = time.Now().Unix()
+		out, err := s.mochi.PublishToClient(cl, sub, pk)
+		if errors.Is(err, packets.CodeDisconnect) && out.FixedHeader.Qos > 0 {
+			return nil // kept for the session, sent when it comes back
+		}
+		return err
+	}
+	return bridge.ErrNoMember
+}
+
+// pickMember picks a member (not exclude) at random among the connected
+// ones, else among the others (offline persistent sessions, which get
+// QoS >= 1 messages when they return).
+func pickMember(srv *mochi.Server, members map[string]packets.Subscription, exclude string) (string, packets.Subscription, bool) {
+	var online, offline []string
+	for id := range members {
+		if id == exclude {
+			continue
+		}
+		if cl, ok := srv.Clients.Get(id); ok && !cl.Closed() {
+			online = append(online, id)
+		} else {
+			offline = append(offline, id)
+		}
+	}
+	ids := online
+	if len(ids) == 0 {
+		ids = offline
+	}
+	if len(ids) == 0 {
+		return "", packets.Subscription{}, false
+	}
+	slices.Sort(ids)
+	id := ids[rand.IntN(len(ids))]
+	return id, members[id], true
+}
+
+// cutShare returns <filter> of $share/<group>/<filter>.
+func cutShare(f string) (string, bool) {
+	if len(f) < 7 || f[:7] != "$share/" {
+		return "", false
+	}
+	for i := 7; i < len(f); i++ {
+		if f[i] == '/' {
+			return f[i+1:], i+1 < len(f)
+		}
+	}
+	return "", false
+}
