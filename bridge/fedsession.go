@@ -337,12 +337,12 @@ func (h *Hub) endForwardingWhenRouted(link sessionLink, ms MQTTSessions, s MQTTS
 	if d := time.Until(deadline); d > 0 {
 		time.Sleep(min(d, sessionGrace))
 	}
+	ms.EndForwarding(s.ClientID) // forwards what it still holds
 	h.sess.mu.Lock()
 	if h.sess.moved[s.ClientID] == dest {
 		delete(h.sess.moved, s.ClientID)
 	}
 	h.sess.mu.Unlock()
-	ms.EndForwarding(s.ClientID)
 }
 
 // sessionFromRouter handles a session message from another router. It

@@ -135,6 +135,7 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 	}
 	if fed {
 		mcfg.Interest = hub
+		mcfg.Sessions = hub
 	}
 	if hub != nil && cfg.RPC.Enabled {
 		mcfg.RPC = hub
@@ -158,6 +159,7 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 			return nil, fmt.Errorf("%w: federation: %w", ErrConfig, err)
 		}
 		hub.ConnectFederation(r.link)
+		hub.ConnectSessions(r.mqtt)
 	}
 	if hub != nil {
 		hub.Connect(r.mqtt, r.wamp.BridgeEngine())
