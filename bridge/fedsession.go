@@ -123,8 +123,17 @@ type sessionState struct {
 	ms      MQTTSessions
 	nextReq uint64
 	waiting map[uint64]*sessionWaiter
-	moved   map[string]string          // client id → router its session was handed to, while forwarding
+	moved   map[string]*movedSession   // client id → where its session went, while forwarding
 	arrived map[string][]chan struct{} // requests waiting for a session being adopted here
+}
+
+// movedSession is an exported session that forwards to the router that has
+// it. Forwards wait until the session itself is sent, so that they reach
+// that router after it.
+type movedSession struct {
+	dest    string
+	sent    bool
+	pending [][]byte
 }
 
 type sessionWaiter struct {
@@ -234,10 +243,15 @@ func (h *Hub) MQTTSessionEnded(clientID string) {
 // the router that has it now.
 func (h *Hub) ForwardMQTTSession(clientID string, m MQTTInflight) {
 	link, _ := h.sessionLink()
+	body := encodeSessionForward(clientID, m)
 	h.sess.mu.Lock()
-	dest, ok := h.sess.moved[clientID]
-	h.sess.mu.Unlock()
-	if link == nil || !ok || !link.SendTo(dest, encodeSessionForward(clientID, m), true) {
+	defer h.sess.mu.Unlock()
+	mv := h.sess.moved[clientID]
+	if mv != nil && !mv.sent {
+		mv.pending = append(mv.pending, body)
+		return
+	}
+	if link == nil || mv == nil || !link.SendTo(mv.dest, body, true) {
 		h.warn("message for a moved MQTT session not forwarded", "client", clientID, "topic", m.Message.Topic)
 	}
 }
@@ -275,7 +289,7 @@ func (h *Hub) HandOverMQTTSessions(ctx context.Context) {
 		if !ok {
 			continue
 		}
-		if !link.SendTo(dest, encodeSession(0, &s), true) {
+		if !h.sendSession(link, dest, 0, &s) {
 			h.warn("draining: MQTT session not handed over", "client", id, "router", dest)
 			continue
 		}
@@ -307,9 +321,9 @@ func (h *Hub) HandOverMQTTSessions(ctx context.Context) {
 func (h *Hub) exportTo(ms MQTTSessions, id, dest string) (MQTTSession, bool) {
 	h.sess.mu.Lock()
 	if h.sess.moved == nil {
-		h.sess.moved = map[string]string{}
+		h.sess.moved = map[string]*movedSession{}
 	}
-	h.sess.moved[id] = dest // before the export: what reaches it from now on is forwarded
+	h.sess.moved[id] = &movedSession{dest: dest} // before the export: what reaches it from now on is forwarded
 	h.sess.mu.Unlock()
 	s, ok := ms.ExportSession(id, false)
 	if !ok {
@@ -339,10 +353,30 @@ func (h *Hub) endForwardingWhenRouted(link sessionLink, ms MQTTSessions, s MQTTS
 	}
 	ms.EndForwarding(s.ClientID) // forwards what it still holds
 	h.sess.mu.Lock()
-	if h.sess.moved[s.ClientID] == dest {
+	if mv := h.sess.moved[s.ClientID]; mv != nil && mv.dest == dest {
 		delete(h.sess.moved, s.ClientID)
 	}
 	h.sess.mu.Unlock()
+}
+
+// sendSession sends an exported session, then the forwards that waited
+// for it, in order.
+func (h *Hub) sendSession(link sessionLink, dest string, req uint64, s *MQTTSession) bool {
+	h.sess.mu.Lock()
+	defer h.sess.mu.Unlock()
+	if !link.SendTo(dest, encodeSession(req, s), true) {
+		return false
+	}
+	if mv := h.sess.moved[s.ClientID]; mv != nil {
+		mv.sent = true
+		for _, b := range mv.pending {
+			if !link.SendTo(dest, b, true) {
+				h.warn("message for a moved MQTT session not forwarded", "client", s.ClientID)
+			}
+		}
+		mv.pending = nil
+	}
+	return true
 }
 
 // sessionFromRouter handles a session message from another router. It
@@ -417,7 +451,7 @@ func (h *Hub) answerSessionRequest(link sessionLink, ms MQTTSessions, origin str
 		link.SendTo(origin, encodeSession(m.req, nil), true)
 		return
 	}
-	if !link.SendTo(origin, encodeSession(m.req, &s), true) {
+	if !h.sendSession(link, origin, m.req, &s) {
 		h.warn("MQTT session not handed over: the router that asked is gone; it is kept here", "client", m.clientID, "router", origin)
 		h.sess.mu.Lock()
 		delete(h.sess.moved, m.clientID)

@@ -58,7 +58,7 @@ func TestSessionResumedOnAnotherRouter(t *testing.T) {
 	}
 	before := redisCalls(t, redis)
 	msgs := make(chan v3Msg, 2*n)
-	o := mqtt3.NewClientOptions().AddBroker("tcp://"+mqttAddr(b)).SetClientID("dev1").SetCleanSession(false).
+	o := mqtt3.NewClientOptions().AddBroker("tcp://" + mqttAddr(b)).SetClientID("dev1").SetCleanSession(false).
 		SetAutoReconnect(false).SetProtocolVersion(4).
 		SetDefaultPublishHandler(func(_ mqtt3.Client, m mqtt3.Message) {
 			msgs <- v3Msg{m.Topic(), string(m.Payload()), m.Qos(), m.Retained()}
