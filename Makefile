@@ -54,6 +54,7 @@ fuzz:
 	$(GO) test ./bridge -run '^$$' -fuzz FuzzMapper -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge -run '^$$' -fuzz FuzzRPCMessages -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge -run '^$$' -fuzz FuzzWire -fuzztime $(FUZZTIME)
+	$(GO) test ./bridge -run '^$$' -fuzz FuzzSessionWire -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge/federation -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge/federation -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 
