@@ -56,6 +56,7 @@ fuzz:
 	$(GO) test ./bridge -run '^$$' -fuzz FuzzWire -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge -run '^$$' -fuzz FuzzRPCWire -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge -run '^$$' -fuzz FuzzShareWire -fuzztime $(FUZZTIME)
+	$(GO) test ./bridge -run '^$$' -fuzz FuzzSessionWire -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge/federation -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge/federation -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 

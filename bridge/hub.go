@@ -162,6 +162,8 @@ type Hub struct {
 	rpcClosed  bool
 
 	lastLog atomic.Int64 // unix nanoseconds of the last rate-limited warning
+
+	sess sessionState // MQTT sessions across routers (fedsession.go)
 }
 
 // ErrConfig is wrapped by New's errors.

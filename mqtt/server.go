@@ -68,6 +68,7 @@ type Config struct {
 	Bridge           Bridge   // nil: nothing is bridged to WAMP
 	RPC              RPC      // nil: $rpc/ topics are ordinary topics
 	Interest         Interest // nil: nobody is told of MQTT subscriptions (no federation)
+	Sessions         Sessions // nil: persistent sessions stay on this router (session.go)
 }
 
 func (c *Config) validate() error {
@@ -109,6 +110,8 @@ type Server struct {
 	conns  map[*queuedConn]struct{} // for the forced end of a drain
 	closed bool                     // Close has begun: no new connections
 	active sync.WaitGroup           // ServeConn calls in progress
+
+	sess *sessionHook // nil without Config.Sessions
 }
 
 // New configures and starts a mochi broker with no listeners of its own.
@@ -151,9 +154,19 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("mqtt hook: %w", err)
 		}
 	}
+	var ih *interestHook
 	if cfg.Interest != nil {
 		// After the RPC hook, which may still refuse a granted $rpc/ filter.
-		if err := m.AddHook(newInterestHook(cfg.Interest, m, cfg.RPC != nil), nil); err != nil {
+		ih = newInterestHook(cfg.Interest, m, cfg.RPC != nil)
+		if err := m.AddHook(ih, nil); err != nil {
+			return nil, fmt.Errorf("mqtt hook: %w", err)
+		}
+	}
+	if cfg.Sessions != nil {
+		// After the auth hook: it claims sessions for accepted clients.
+		s.sess = &sessionHook{sessions: cfg.Sessions, server: m, auth: ah, interest: ih,
+			moved: map[string]*mochi.Client{}, claims: map[string]*mochi.Client{}}
+		if err := m.AddHook(s.sess, nil); err != nil {
 			return nil, fmt.Errorf("mqtt hook: %w", err)
 		}
 	}
@@ -319,6 +332,12 @@ drain:
 			err = fmt.Errorf("mqtt drain: %w", ctx.Err())
 			break drain
 		}
+	}
+	if s.cfg.Sessions != nil {
+		// Persistent sessions go to another router while the link is up.
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		s.cfg.Sessions.HandOverMQTTSessions(hctx)
+		cancel()
 	}
 	_ = s.mochi.Close()
 	return err

@@ -139,6 +139,7 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 	}
 	if fed {
 		mcfg.Interest = hub
+		mcfg.Sessions = hub
 	}
 	if hub != nil && cfg.RPC.Enabled {
 		mcfg.RPC = hub
@@ -167,6 +168,7 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 			_ = r.mqtt.Close(context.Background())
 			return nil, fmt.Errorf("federation: %w", err)
 		}
+		hub.ConnectSessions(r.mqtt)
 	}
 	if hub != nil {
 		hub.Connect(r.mqtt, r.wamp.BridgeEngine())

@@ -31,6 +31,7 @@
 //	P:{retained}:log      STREAM retained changes {n, t, b (absent: cleared)}, MAXLEN ~10000
 //	P:{in:<inc>}          STREAM the incarnation's inbox, one frame per entry {f}, MAXLEN ~InboxMaxLen
 //	P:{in:<inc>}:acks     HASH   receiver incarnation → last reliable seq it has from <inc>
+//	P:{sess:<client id>}  STRING the incarnation owning an MQTT persistent session (session.go)
 //
 // The route table lives in one slot so that each change is one Lua script
 // (SADD/SREM + HINCRBY version + XADD log) and each snapshot is atomic; it is
@@ -201,4 +202,7 @@
 //     clock passes it, unreliable ones are lost.
 //   - The order between a reliable and an unreliable message is not kept,
 //     and Deliver and Retained are called from two goroutines.
+//   - MQTT session ownership keys (ClaimSession) live only in Redis; the
+//     sessions themselves live in their owner's memory: an owner that
+//     crashes loses them, and its keys stay until the ids are claimed again.
 package federation

@@ -359,7 +359,7 @@ func (l *Link) stop(ctx context.Context, deregister bool) error {
 // farewell writes what is queued and removes this router from Redis.
 func (l *Link) farewell(ctx context.Context) error {
 	if l.pendingWork() {
-		var fs flushState
+		fs := flushState{byInc: map[string]*dest{}} // applyAcks fills byInc
 		if _, err := l.flushOnce(ctx, &fs); err != nil {
 			l.log.Warn("federation: messages still queued at Close were not written", "error", err)
 		}
