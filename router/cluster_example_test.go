@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	mqtt3 "github.com/eclipse/paho.mqtt.golang"
 )
 
 const (
@@ -337,6 +339,83 @@ func TestClusterExample(t *testing.T) {
 		mosquittoPub(t, ports.routerMQTT(1), "mqttv311", "cluster-retain-r1", "cluster/retained/config", `{"interval":10}`, 1, "-r")
 		if got, want := retainedOn(t, ports.routerMQTT(2), "cluster/retained/#"), `cluster/retained/config|1|1|||{"interval":10}`; got != want {
 			t.Fatalf("a new subscriber on r2 got %q, want %q", got, want)
+		}
+	})
+
+	t.Run("RPC through HAProxy", func(t *testing.T) {
+		// A device on r2 serves a procedure; callers come through HAProxy
+		// (mosquitto_pub with MQTT 5 request/response), each new connection
+		// to whichever router HAProxy picks: the call reaches r2's device.
+		startV3Device(t, ports.routerMQTT(2), "cluster-lamp", "$rpc/cluster/lamp/toggle", func(inv map[string]any) []map[string]any {
+			return []map[string]any{{"correlation": inv["correlation"], "args": []any{"toggled", inv["args"].([]any)[0]}}}
+		})
+		for _, n := range []int{1, 3} {
+			c.waitMetric(t, n, remoteRoutes, "r2's procedure", func(v float64) bool { return v >= 1 })
+		}
+		for i := range 3 {
+			id := fmt.Sprintf("cluster-caller-%d", i)
+			sub := startMosquittoSub(t, lbMQTT, "mqttv5", id+"-replies", "replies/"+id, 1, 1)
+			mosquittoPub(t, lbMQTT, "mqttv5", id, "$rpc/cluster/lamp/toggle", fmt.Sprintf(`"%d"`, i), 1,
+				"-D", "publish", "response-topic", "replies/"+id, "-D", "publish", "correlation-data", id)
+			if got, want := mosquittoMessage(sub), fmt.Sprintf(`replies/%s|1|0|application/vnd.junction.wamp+json||{"args":["toggled","%d"]}`, id, i); got != want {
+				sub.fatalf("reply %q, want %q", got, want)
+			}
+			sub.succeed()
+		}
+	})
+
+	t.Run("roaming device", func(t *testing.T) {
+		// A device's persistent session made on r2; while it is away a
+		// command is published through HAProxy; the device comes back on
+		// r1 (mosquitto_sub -c) and the command waits for it there.
+		base := map[int]float64{}
+		for _, n := range []int{1, 3} {
+			c.waitMetric(t, n, remoteRoutes, "the RPC device gone", func(v float64) bool { return v == 0 })
+			base[n] = 0
+		}
+		dev := connectV3(t, "tcp://"+ports.routerMQTT(2), "cluster-roamer", func(o *mqtt3.ClientOptions) { o.SetCleanSession(false) })
+		waitToken(t, dev.Subscribe("cluster/roam/cmd", 1, nil), "subscribe")
+		dev.Disconnect(100)
+		for _, n := range []int{1, 3} {
+			c.waitMetric(t, n, remoteRoutes, "the device's route", func(v float64) bool { return v >= base[n]+1 })
+		}
+		mosquittoPub(t, lbMQTT, "mqttv311", "cluster-commander", "cluster/roam/cmd", "reboot", 1)
+		host, port := mqttHostPort(ports.routerMQTT(1))
+		back := startExt(t, "mosquitto_sub cluster-roamer on r1", false, mosquittoSub("-d", "-c", "-h", host, "-p", port,
+			"-V", "mqttv311", "-i", "cluster-roamer", "-q", "1", "-t", "cluster/roam/cmd", "-C", "1", "-F", mosquittoFormat)...)
+		// The command was published while the device's only subscription was
+		// its offline session on r2: that it arrives on r1 means the
+		// session moved (mosquitto_sub prints no session-present flag).
+		if got, want := mosquittoMessage(back), "cluster/roam/cmd|1|0|||reboot"; got != want {
+			back.fatalf("the device got %q, want %q", got, want)
+		}
+		back.succeed()
+	})
+
+	t.Run("shared subscription across routers", func(t *testing.T) {
+		// A group with a member on each router: each job reaches one member.
+		var members []*extProc
+		base := map[int]float64{}
+		for n := 1; n <= 3; n++ {
+			base[n] = c.metric(t, n, remoteRoutes)
+		}
+		for n := 1; n <= 3; n++ {
+			members = append(members, startMosquittoSub(t, ports.routerMQTT(n), "mqttv5", fmt.Sprintf("cluster-worker-%d", n), "$share/workers/cluster/jobs/#", 1, 1))
+		}
+		for n := 1; n <= 3; n++ {
+			c.waitMetric(t, n, remoteRoutes, "the other workers' routes", func(v float64) bool { return v >= base[n]+2 })
+		}
+		for i := 1; i <= 3; i++ {
+			mosquittoPub(t, lbMQTT, "mqttv311", fmt.Sprintf("cluster-boss-%d", i), fmt.Sprintf("cluster/jobs/%d", i), fmt.Sprintf("job-%d", i), 1)
+		}
+		// Round robin over the routers with members: each worker gets one.
+		got := map[string]bool{}
+		for _, m := range members {
+			got[mosquittoMessage(m)] = true
+			m.succeed()
+		}
+		if len(got) != 3 {
+			t.Fatalf("the workers got %v, want three different jobs", got)
 		}
 	})
 
