@@ -24,7 +24,8 @@
 //	P:{routes}:nodes      ZSET   incarnation → last heartbeat, Redis clock in ms
 //	P:{routes}:epoch      STRING random, set when missing: it changes when Redis lost its data
 //	P:{routes}:ver        HASH   incarnation → version of its route set
-//	P:{routes}:node:<inc> SET    its route rows: "mqtt|<filter>", "wamp|<match>|<uri>"
+//	P:{routes}:node:<inc> SET    its route rows: "mqtt|<filter>", "wamp|<match>|<uri>", "rpc|<text>"
+//	P:{routes}:claims     HASH   name → incarnation holding it (claims.go: single registrations)
 //	P:{routes}:log        STREAM route changes {n, v, op: add|del|reset|bye, r}, MAXLEN ~10000
 //	P:{retained}          HASH   topic → retained body
 //	P:{retained}:seq      STRING number of the last retained change
@@ -48,6 +49,15 @@
 // does (exact; prefix is a plain string prefix; wildcard has as many '.'
 // components, an empty one matching any). A publish that matches no other
 // router costs one read-locked lookup and sends nothing to Redis.
+//
+// RPC rows ("rpc|<text>", Route.Proto "rpc") are replicated like the others
+// but never matched: they tell every other router's RowWatcher which
+// procedures a router serves (the hub makes them callable there and sends
+// the calls with SendTo, which reaches one router by incarnation whatever
+// its routes). A NodeWatcher is told when a router dies or leaves, after its
+// rows are reported removed. A claim (Claim, Release) is a name at most one
+// live router holds, decided by one script: the hub claims a single WAMP
+// registration before it accepts one.
 //
 // A router writes its route changes with one script per batch, logging each
 // with its next version. Every router tails the route log with a blocking
