@@ -86,8 +86,9 @@ func (l *Link) watchLoop(ctx context.Context) {
 
 // SendTo queues body for one other router, by incarnation (an origin given
 // to OriginHandler, or a node of RowWatcher), whatever its routes. It
-// reports false when that router is not live (judged dead, gone, or not
-// heard of) or its spool is full. Reliable messages are delivered at least
+// reports false when that router was judged dead or has left, or its
+// spool is full; a name no router has is dropped after NodeTimeout, like
+// a router that died. Reliable messages are delivered at least
 // once between routers, once to the Handler, in order with the other
 // reliable messages of this router; unreliable ones at most once. It never
 // waits for Redis.
@@ -98,7 +99,12 @@ func (l *Link) SendTo(node string, body []byte, reliable bool) bool {
 	l.tmu.Lock()
 	r := l.nodes[node]
 	if r == nil {
-		if _, dead := l.dead[node]; dead || !l.isLive(node) {
+		// A router this one has no route of and has not seen in a
+		// heartbeat yet may still be live: it has just sent us something
+		// (an origin we answer). Unless it was judged dead, it gets a
+		// spool; the heartbeat judges it like any other, and drops it
+		// after NodeTimeout if it never heartbeats.
+		if _, dead := l.dead[node]; dead || node == "" {
 			l.tmu.Unlock()
 			return false
 		}
