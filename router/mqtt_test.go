@@ -189,7 +189,7 @@ func TestMQTT5SharedSubscription(t *testing.T) {
 }
 
 // v3 connects an MQTT 3.1.1 client (paho.mqtt.golang).
-func connectV3(t *testing.T, broker, clientID string, mutate func(*mqtt3.ClientOptions)) mqtt3.Client {
+func connectV3(t testing.TB, broker, clientID string, mutate func(*mqtt3.ClientOptions)) mqtt3.Client {
 	t.Helper()
 	o := mqtt3.NewClientOptions().AddBroker(broker).SetClientID(clientID).
 		SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(5 * time.Second).
@@ -206,7 +206,7 @@ func connectV3(t *testing.T, broker, clientID string, mutate func(*mqtt3.ClientO
 	return c
 }
 
-func waitToken(t *testing.T, tok mqtt3.Token, what string) {
+func waitToken(t testing.TB, tok mqtt3.Token, what string) {
 	t.Helper()
 	if !tok.WaitTimeout(5 * time.Second) {
 		t.Fatalf("%s: timed out", what)
@@ -223,7 +223,7 @@ type v3Msg struct {
 	retained bool
 }
 
-func subscribeV3(t *testing.T, c mqtt3.Client, filter string, qos byte) <-chan v3Msg {
+func subscribeV3(t testing.TB, c mqtt3.Client, filter string, qos byte) <-chan v3Msg {
 	t.Helper()
 	ch := make(chan v3Msg, 1000)
 	tok := c.Subscribe(filter, qos, func(_ mqtt3.Client, m mqtt3.Message) {
