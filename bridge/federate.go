@@ -178,6 +178,10 @@ func (fh fedHandler) Deliver(body []byte) {
 	}
 	m := *r.WAMP
 	m.Retain = false
+	if m.Realm != "" {
+		h.deliverRealm(m)
+		return
+	}
 	if wp := h.wamp.Load(); wp != nil {
 		if err := (*wp).Publish(m); err != nil {
 			h.cfg.Metrics.Unmapped("engine")

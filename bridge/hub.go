@@ -35,7 +35,10 @@ type MQTTMessage struct {
 
 // WAMPMessage is a publication as the WAMP side sees it.
 type WAMPMessage struct {
-	URI string
+	// Realm is "" in the realm bridged to MQTT; another realm's name for a
+	// publication that federates WAMP to WAMP only (fedrealm.go).
+	Realm string
+	URI   string
 	WAMPPayload
 	Retain bool
 	// Acknowledge: the publisher asked for an acknowledgement, so the
@@ -152,6 +155,7 @@ type Hub struct {
 	dealer atomic.Pointer[Dealer]
 	fed    atomic.Pointer[Federation]
 	crpc   atomic.Pointer[clusterRPC] // nil without cluster-wide RPC
+	realms atomic.Pointer[WAMPRealms] // delivers other routers' publications of non-bridged realms
 
 	invocationID atomic.Uint64 // names invocations of MQTT callees: $rpc-reply/<id>
 

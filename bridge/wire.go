@@ -19,8 +19,9 @@ import (
 //	        strings (uvarint length, bytes): topic, content type, response topic, correlation data,
 //	        publisher authid, role, client id; uvarint count and that many user property key/value
 //	        strings; then the payload to the end
-//	WAMP:   byte flags (bit 0 retain, 1 publisher disclosed), strings: URI, publisher authid, role,
-//	        client id; then the args and kwargs as the bridge's JSON envelope to the end
+//	WAMP:   byte flags (bit 0 retain, 1 publisher disclosed, 2 realm), strings: URI, publisher authid, role,
+//	        client id, and the realm if flagged (a realm not bridged to MQTT); then the args and kwargs
+//	        as the bridge's JSON envelope to the end
 //
 // Decoding refuses anything else with an error; it never panics (see
 // FuzzWire).
@@ -100,6 +101,9 @@ func EncodeWAMP(m WAMPMessage) ([]byte, error) {
 		flags |= 2
 		d = *m.Disclose
 	}
+	if m.Realm != "" {
+		flags |= 4
+	}
 	env := MQTTPayload{}
 	if len(m.Args) > 0 || len(m.Kwargs) > 0 {
 		var err error
@@ -107,10 +111,13 @@ func EncodeWAMP(m WAMPMessage) ([]byte, error) {
 			return nil, err
 		}
 	}
-	b := make([]byte, 0, 3+4*binary.MaxVarintLen32+len(m.URI)+len(d.AuthID)+len(d.AuthRole)+len(d.ClientID)+len(env.Payload))
+	b := make([]byte, 0, 3+5*binary.MaxVarintLen32+len(m.URI)+len(d.AuthID)+len(d.AuthRole)+len(d.ClientID)+len(m.Realm)+len(env.Payload))
 	b = append(b, wireVersion, wireWAMP, flags)
 	for _, s := range []string{m.URI, d.AuthID, d.AuthRole, d.ClientID} {
 		b = appendString(b, s)
+	}
+	if m.Realm != "" {
+		b = appendString(b, m.Realm)
 	}
 	return append(b, env.Payload...), nil
 }
@@ -155,12 +162,17 @@ func DecodeRemote(b []byte) (Remote, error) {
 		return Remote{MQTT: &m}, nil
 	case wireWAMP:
 		flags := r.byte()
-		if flags>>2 != 0 {
+		if flags>>3 != 0 {
 			return Remote{}, fmt.Errorf("%w: WAMP flags %#x", ErrWire, flags)
 		}
 		m := WAMPMessage{Retain: flags&1 != 0}
 		m.URI = r.string()
 		d := Disclosed{AuthID: r.string(), AuthRole: r.string(), ClientID: r.string()}
+		if flags&4 != 0 {
+			if m.Realm = r.string(); r.err == nil && m.Realm == "" {
+				return Remote{}, fmt.Errorf("%w: empty realm", ErrWire)
+			}
+		}
 		if r.err != nil {
 			return Remote{}, r.err
 		}

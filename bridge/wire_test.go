@@ -35,6 +35,7 @@ func TestWireRoundTrip(t *testing.T) {
 		{URI: "com.acme.y", Retain: true, WAMPPayload: WAMPPayload{Args: []any{"on", int64(3), 2.5, []byte{1, 2}, nil, true,
 			[]any{map[string]any{"a": int64(1)}}}, Kwargs: map[string]any{"k": "v"}},
 			Disclose: &Disclosed{AuthID: "alice", AuthRole: "browser"}},
+		{Realm: "realm2", URI: "com.acme.z", Acknowledge: false, WAMPPayload: WAMPPayload{Args: []any{"x"}}},
 	}
 	for _, m := range wampCases {
 		b, err := EncodeWAMP(m)
@@ -49,7 +50,7 @@ func TestWireRoundTrip(t *testing.T) {
 			t.Errorf("WAMP round trip:\n got %#v\nwant %#v", *got.WAMP, m)
 		}
 	}
-	for _, bad := range [][]byte{nil, {1}, {2, 1}, {1, 3}, {1, 1, 0xff, 0}, {1, 1, 0, 0, 5, 'a'}, {1, 2, 4}, {1, 2, 0, 1, 'a', 0, 0, 0, '['}} {
+	for _, bad := range [][]byte{nil, {1}, {2, 1}, {1, 3}, {1, 1, 0xff, 0}, {1, 1, 0, 0, 5, 'a'}, {1, 2, 4}, {1, 2, 8, 1, 'a', 0, 0, 0}, {1, 2, 4, 1, 'a', 0, 0, 0, 0}, {1, 2, 0, 1, 'a', 0, 0, 0, '['}} {
 		if _, err := DecodeRemote(bad); err == nil {
 			t.Errorf("DecodeRemote(%v) accepted", bad)
 		}

@@ -336,9 +336,9 @@ func TestClusterRPCShared(t *testing.T) {
 	mu.Unlock()
 }
 
-// TestClusterRPCEveryRealm: procedures federate in every realm, not only
-// the realm bridged to MQTT, and a realm's procedure is not callable from
-// another realm.
+// TestClusterRPCEveryRealm: procedures and publications federate in every
+// realm, not only the realm bridged to MQTT, and never cross into another
+// realm.
 func TestClusterRPCEveryRealm(t *testing.T) {
 	redis := fedtest.Start(t, fedtest.Options{})
 	url := "redis://" + redis.Addr()
@@ -374,6 +374,38 @@ func TestClusterRPCEveryRealm(t *testing.T) {
 	other := connect(a, "realm1")
 	if _, err := other.Call(callCtx(t), "com.fed.r2", nil, nil, nil, nil); callErr(err) != string(nxwamp.ErrNoSuchProcedure) {
 		t.Fatalf("realm1 caller reached realm2's procedure: %v", err)
+	}
+
+	// Publications of realm2 reach realm2's subscribers on the other router
+	// (exact, prefix, wildcard), acknowledged ones at least once; realm1's
+	// subscribers to the same URIs get nothing.
+	events := make(chan *nxwamp.Event, 10)
+	sub := connect(b, "realm2")
+	for _, s := range []struct{ uri, match string }{{"com.fed.news", "exact"}, {"com.fed.", "prefix"}, {"com..news", "wildcard"}} {
+		if err := sub.SubscribeChan(s.uri, events, nxwamp.Dict{"match": s.match}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leak := make(chan *nxwamp.Event, 10)
+	if err := connect(b, "realm1").SubscribeChan("com.fed.", leak, nxwamp.Dict{"match": "prefix"}); err != nil {
+		t.Fatal(err)
+	}
+	waitRoutes(t, a, 5) // realm2's three patterns, realm1's one, and B's procedure
+	pub := connect(a, "realm2")
+	if err := pub.Publish("com.fed.news", nxwamp.Dict{"acknowledge": true}, nxwamp.List{"hello"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if ev := recv(t, events, wait, "realm2 event on B"); fmt.Sprint(ev.Arguments) != "[hello]" {
+			t.Fatalf("event %v", ev.Arguments)
+		}
+	}
+	select {
+	case ev := <-leak:
+		t.Fatalf("a realm1 subscriber got realm2's event %v", ev.Arguments)
+	case ev := <-events:
+		t.Fatalf("a fourth realm2 event %v", ev.Arguments)
+	case <-time.After(300 * time.Millisecond):
 	}
 }
 

@@ -113,6 +113,7 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 	if fed {
 		wcfg.Procedures = hub
 		wcfg.Claims = hub
+		wcfg.RealmFed = hub
 	}
 	r.wamp, err = wamp.New(wcfg)
 	if err != nil {
@@ -169,6 +170,7 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 			return nil, fmt.Errorf("federation: %w", err)
 		}
 		hub.ConnectSessions(r.mqtt)
+		hub.ConnectRealms(r.wamp)
 	}
 	if hub != nil {
 		hub.Connect(r.mqtt, r.wamp.BridgeEngine())

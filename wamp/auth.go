@@ -268,8 +268,9 @@ type authorizer struct {
 	authority Authority
 	metrics   Metrics
 	log       *slog.Logger
-	bridge    Bridge // set in the realm bridged to MQTT
-	claims    Claims // set with federation
+	bridge    Bridge          // set in the realm bridged to MQTT
+	claims    Claims          // set with federation
+	realmFed  RealmFederation // set with federation in realms not bridged to MQTT
 }
 
 func (z authorizer) Authorize(sess *nxwamp.Session, msg nxwamp.Message) (bool, error) {
@@ -314,14 +315,19 @@ func (z authorizer) Authorize(sess *nxwamp.Session, msg nxwamp.Message) (bool, e
 		}
 		opts[nxwamp.OptDiscloseMe] = true
 	}
-	if z.bridge != nil {
+	if z.bridge != nil || z.realmFed != nil {
 		if m, ok := msg.(*nxwamp.Publish); ok {
 			if pub, ok := publication(m); ok {
 				if d, _ := m.Options[nxwamp.OptDiscloseMe].(bool); d {
 					// Other routers' subscribers see who published.
 					pub.Disclose = &bridge.Disclosed{AuthID: authid, AuthRole: role}
 				}
-				z.bridge.FromWAMP(pub)
+				if z.bridge != nil {
+					z.bridge.FromWAMP(pub)
+				} else {
+					pub.Realm = z.realm
+					z.realmFed.RealmPublished(pub)
+				}
 			}
 		}
 	}

@@ -59,6 +59,9 @@ type Config struct {
 	Bridge         Bridge     // nil: nothing is bridged to MQTT
 	Procedures     Procedures // nil: nobody is told of registrations (no federation)
 	Claims         Claims     // nil: single registrations are this router's to decide
+	// RealmFed, with federation, carries the realms not bridged to MQTT to
+	// the other routers; nil: they stay on this router.
+	RealmFed RealmFederation
 }
 
 func (c *Config) validate() error {
@@ -87,6 +90,8 @@ type Server struct {
 	peerCfg *peerConfig
 	log     *slog.Logger
 	hub     *hubPublisher // the bridge's session; nil without a bridge
+	// realmPubs publish other routers' publications of non-bridged realms.
+	realmPubs *realmPublishers
 }
 
 // New starts a nexus router with the configured realms.
@@ -109,6 +114,9 @@ func New(cfg Config) (*Server, error) {
 			bridged = true
 			z.bridge = cfg.Bridge
 			rc.SubscriptionObserver = subscriptionObserver{bridge: cfg.Bridge, log: log.With("realm", r.Name)}
+		} else if cfg.RealmFed != nil {
+			z.realmFed = cfg.RealmFed
+			rc.SubscriptionObserver = realmObserver{realm: r.Name, fed: cfg.RealmFed}
 		}
 		z.claims = cfg.Claims
 		if cfg.Procedures != nil {
@@ -132,9 +140,10 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	return &Server{
-		hub:   hub,
-		nexus: nexus,
-		log:   log,
+		hub:       hub,
+		nexus:     nexus,
+		log:       log,
+		realmPubs: &realmPublishers{nexus: nexus, log: log},
 		peerCfg: &peerConfig{
 			maxMessageSize: cfg.MaxMessageSize,
 			queueSize:      cfg.QueueSize,
@@ -245,6 +254,7 @@ func (s *Server) Close() {
 	if s.hub != nil {
 		s.hub.close()
 	}
+	s.realmPubs.close()
 	s.nexus.Close()
 }
 

@@ -1,0 +1,88 @@
+package bridge
+
+import (
+	"encoding/hex"
+
+	"github.com/junctionmq/junction/bridge/federation"
+)
+
+// Federation of the WAMP realms that are not bridged to MQTT. The realm
+// bridged to MQTT (Config.Realm) federates through the hub's pub/sub
+// bridge (federate.go); every other realm's publications and subscriptions
+// federate here, WAMP to WAMP: a publication in realm R on one router
+// reaches R's subscribers on every router, by interest, and never crosses
+// into another realm or into MQTT.
+//
+// The link matches routes by URI alone, so a realm's routes and
+// publications carry its name as the URI's first component: "#" and the
+// realm in hex, then the URI ("#7265616c6d32.com.acme.x"). A WAMP URI
+// component never contains '#', so no URI of the bridged realm can be taken
+// for one of another realm, and exact, prefix and wildcard patterns keep
+// their meaning behind the added component.
+
+// WAMPRealms publishes into any realm of this router. The WAMP side
+// implements it.
+type WAMPRealms interface {
+	PublishIn(realm string, m WAMPMessage) error
+}
+
+// ConnectRealms gives the hub what it delivers other routers' publications
+// of non-bridged realms with.
+func (h *Hub) ConnectRealms(w WAMPRealms) { h.realms.Store(&w) }
+
+// realmURI is uri of realm as the link routes it.
+func realmURI(realm, uri string) string {
+	return "#" + hex.EncodeToString([]byte(realm)) + "." + uri
+}
+
+// RealmPublished is handed every authorized publication of a realm that is
+// not bridged to MQTT (m.Realm set): it goes to the other routers that
+// want it.
+func (h *Hub) RealmPublished(m WAMPMessage) {
+	f := h.fed.Load()
+	if f == nil || m.Realm == "" {
+		return
+	}
+	key := realmURI(m.Realm, m.URI)
+	if w, ok := (*f).(wanter); ok && !w.Wants("", key) {
+		return
+	}
+	body, err := EncodeWAMP(m)
+	if err != nil {
+		h.cfg.Metrics.Unmapped("payload")
+		h.warn("WAMP event not sent to other routers: its payload cannot be encoded", "realm", m.Realm, "uri", m.URI, "error", err)
+		return
+	}
+	(*f).Publish(federation.Message{URI: key, Reliable: m.Acknowledge, Body: body})
+}
+
+// RealmSubscribed tells the hub that a pattern of a realm that is not
+// bridged has its first subscriber here.
+func (h *Hub) RealmSubscribed(realm string, p Pattern) {
+	if f := h.fed.Load(); f != nil {
+		p = normalize(p)
+		(*f).AddRoute(federation.Route{Proto: federation.ProtoWAMP, Filter: realmURI(realm, p.URI), Match: p.Match})
+	}
+}
+
+// RealmUnsubscribed tells the hub that the pattern lost its last
+// subscriber here.
+func (h *Hub) RealmUnsubscribed(realm string, p Pattern) {
+	if f := h.fed.Load(); f != nil {
+		p = normalize(p)
+		(*f).RemoveRoute(federation.Route{Proto: federation.ProtoWAMP, Filter: realmURI(realm, p.URI), Match: p.Match})
+	}
+}
+
+// deliverRealm delivers another router's publication of a non-bridged realm
+// to this router's subscribers in that realm.
+func (h *Hub) deliverRealm(m WAMPMessage) {
+	rp := h.realms.Load()
+	if rp == nil {
+		return
+	}
+	if err := (*rp).PublishIn(m.Realm, m); err != nil {
+		h.cfg.Metrics.Unmapped("engine")
+		h.warn("message from another router not delivered to WAMP", "realm", m.Realm, "uri", m.URI, "error", err)
+	}
+}
