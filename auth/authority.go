@@ -78,6 +78,13 @@ func New(cfg Config) (*Authority, error) {
 	return a, nil
 }
 
+// Validate checks cfg as New does, building nothing that lasts: every
+// error names the key's path.
+func Validate(cfg Config) error {
+	_, err := compile(cfg)
+	return err
+}
+
 // Reload validates cfg fully and, only if it is valid, replaces the
 // configuration: on error the Authority keeps the old one. Identities
 // already issued stay valid; Allowed decides for them with the new rules.

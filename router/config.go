@@ -458,6 +458,11 @@ func (c *Config) Validate() error {
 	if c.Shutdown.DrainTimeout < 0 {
 		bad("shutdown.drain_timeout", "cannot be negative")
 	}
+	// Users, roles and permissions, as New builds them (unknown roles and
+	// actions, bad hashes and keys): `config check` and `serve` agree.
+	if err := auth.Validate(c.authConfig()); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
 	}

@@ -61,6 +61,10 @@ func TestLoadConfigErrorsNameTheKey(t *testing.T) {
 		{"half a TLS pair", "http:\n  tls:\n    cert_file: a.pem\n", "http.tls: cert_file and key_file go together"},
 		{"ws path", "http:\n  ws_path: ws\n", "http.ws_path: must start with /"},
 		{"not YAML", "limits: [\n", "yaml:"},
+		// What the router builds from the file is checked too, so that
+		// `config check` refuses what `serve` would.
+		{"unknown anonymous role", "realms:\n  - name: a\n    anonymous: true\n    anonymous_role: nobody\n", `realms[0].anonymous_role: role "nobody" not defined`},
+		{"unknown action", "realms:\n  - name: a\n    roles:\n      - name: r\n        permissions:\n          - {uri: x, match: exact, allow: [fly]}\n", `realms[0].roles[0].permissions[0].allow[0]: unknown action "fly"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
