@@ -198,14 +198,21 @@ func TestFederationThreeRouterProcesses(t *testing.T) {
 	requirePython(t)
 	requireNode(t)
 	bin := buildJunction(t)
+	onSingleAndCluster(t, func(t *testing.T, url string, env ...string) { threeRouterProcesses(t, bin, url, env...) })
+}
+
+// onSingleAndCluster runs test against a single redis-server ("single") and
+// a Redis Cluster ("cluster"), giving it the URL and the environment that
+// router processes need for each.
+func onSingleAndCluster(t *testing.T, test func(t *testing.T, url string, env ...string)) {
 	t.Run("single", func(t *testing.T) {
 		redis := fedtest.Start(t, fedtest.Options{})
-		threeRouterProcesses(t, bin, "redis://"+redis.Addr())
+		test(t, "redis://"+redis.Addr())
 	})
 	t.Run("cluster", func(t *testing.T) {
 		c := fedtest.StartCluster(t)
 		addrs := c.Addrs()
-		threeRouterProcesses(t, bin, "redis://"+addrs[0], "JUNCTION_FEDERATION_CLUSTER=true",
+		test(t, "redis://"+addrs[0], "JUNCTION_FEDERATION_CLUSTER=true",
 			`JUNCTION_FEDERATION_ADDRESSES=["`+strings.Join(addrs[1:], `","`)+`"]`)
 	})
 }

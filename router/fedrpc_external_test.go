@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -20,8 +19,6 @@ import (
 	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/transport/serialize"
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
-
-	"github.com/junctionmq/junction/bridge/federation/fedtest"
 )
 
 func TestClusterRPCRouterProcesses(t *testing.T) {
@@ -29,16 +26,7 @@ func TestClusterRPCRouterProcesses(t *testing.T) {
 	requirePython(t)
 	requireNode(t)
 	bin := buildJunction(t)
-	t.Run("single", func(t *testing.T) {
-		redis := fedtest.Start(t, fedtest.Options{})
-		clusterRPCProcesses(t, bin, "redis://"+redis.Addr())
-	})
-	t.Run("cluster", func(t *testing.T) {
-		c := fedtest.StartCluster(t)
-		addrs := c.Addrs()
-		clusterRPCProcesses(t, bin, "redis://"+addrs[0], "JUNCTION_FEDERATION_CLUSTER=true",
-			`JUNCTION_FEDERATION_ADDRESSES=["`+strings.Join(addrs[1:], `","`)+`"]`)
-	})
+	onSingleAndCluster(t, func(t *testing.T, url string, env ...string) { clusterRPCProcesses(t, bin, url, env...) })
 }
 
 // connectWAMPTo connects the nexus client to a router process.
