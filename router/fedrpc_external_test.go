@@ -55,7 +55,7 @@ func clusterRPCProcesses(t *testing.T, bin, url string, env ...string) {
 		"register", b.ws(), "msgpack", "com.acme.calc", "4")
 	callee.event("registered")
 	jsCallee := startExt(t, "MQTT.js callee on b", false, "node", nodeScript("mqttjs_rpc.js"),
-		"register", "mqtt://"+b.mqtt, "js-callee", "$rpc/com/acme/+/echo", "1")
+		"register", "mqtt://"+b.mqtt, "js-callee", "$rpc/com/acme/+/echo", "2")
 	assertJSON(t, "MQTT.js SUBACK", jsCallee.event("suback"), `{"granted": [{"topic": "$rpc/com/acme/+/echo", "qos": 1}]}`)
 	for _, r := range []*routerProc{a, c} {
 		r.waitMetric("junction_federation_remote_routes", "b's two procedures", func(v float64) bool { return v >= 2 })
@@ -103,6 +103,16 @@ func clusterRPCProcesses(t *testing.T, bin, url string, env ...string) {
 	assertJSON(t, "autobahn result", ab.event("result"), `{"args": ["echo:hi"], "kwargs": {}}`)
 	ab.succeed()
 	assertJSON(t, "MQTT.js invocation", jsCallee.event("invocation"), `{"topic": "$rpc/com/acme/hall/echo", "payload": "hi"}`)
+
+	// mosquitto_pub (MQTT 5) on A calls MQTT.js on B: MQTT to MQTT.
+	sub = startMosquittoSub(t, a.mqtt, "mqttv5", "sub-a", "replies/a", 1, 1)
+	mosquittoPub(t, a.mqtt, "mqttv5", "pub-a", "$rpc/com/acme/door/echo", "open", 1,
+		"-D", "publish", "response-topic", "replies/a", "-D", "publish", "correlation-data", "a1")
+	if got, want := mosquittoMessage(sub), `replies/a|1|0|text/plain; charset=utf-8||echo:open`; got != want {
+		sub.fatalf("reply %q, want %q", got, want)
+	}
+	sub.succeed()
+	assertJSON(t, "MQTT.js invocation", jsCallee.event("invocation"), `{"topic": "$rpc/com/acme/door/echo", "payload": "open"}`)
 	jsCallee.succeed()
 
 	// The nexus client on C holds a call to a nexus client callee on A; A is
