@@ -586,6 +586,20 @@ func (c *RPCClient) invoke(ctx context.Context, filter string, inv Invocation, p
 			return Result{Error: ErrorTimeout, WAMPPayload: WAMPPayload{Args: []any{
 				fmt.Sprintf("the MQTT callee did not answer within %v", timeout)}}}
 		case <-c.invocations.Done():
+			// The callee left; an answer it sent before leaving still
+			// counts (select picks at random among ready cases).
+			for {
+				select {
+				case r := <-w.results:
+					if r.Progress {
+						continue
+					}
+					c.hub.cfg.Metrics.RPC("invocation", outcome(r))
+					return r
+				default:
+				}
+				break
+			}
 			c.hub.cfg.Metrics.RPC("invocation", "canceled")
 			return calleeGone()
 		}
