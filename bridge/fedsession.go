@@ -26,25 +26,34 @@ import (
 // sends it back (a "session"); the new owner imports it into its MQTT
 // engine before the engine looks the client id up, so the client gets
 // session present and its queued messages, and the new owner announces
-// the session's routes. Until the other routers know those routes, the old
-// owner keeps the session's subscriptions and forwards whatever reaches
-// them to the new owner ("forward" messages), until it sees the new
-// owner's routes in its own route table, and sessionGrace more.
+// the session's routes. Until no router can still route the session's
+// messages to the old owner, the old owner keeps the session's
+// subscriptions and forwards whatever reaches them to the new owner
+// ("forward" messages). It stops after a barrier: once it sees the new
+// owner's routes in its own table, it sends every other live router a
+// "barrier" naming the new owner and the session's filters; each answers
+// once its own table has those routes. A router's reliable messages arrive
+// in the order it sent them, so its answer comes after every QoS >= 1
+// message it routed to the old owner under the old routes (QoS 0 ones may
+// be lost, as MQTT allows).
 //
-// When a router drains, it hands each persistent session it owns to
-// another live router (Redis ownership moved first, then the session sent
-// with request number 0): the other router adopts it offline. The draining
-// router waits, bounded, until its route table shows the adopter's routes
-// for those sessions before it leaves the cluster: the route log is one
-// order, so no router drops the leaver's routes before it knows the
-// adopter's.
+// When a router drains, it answers requests at once, and hands each
+// persistent session it owns to another live router (Redis ownership moved
+// first, then the session sent with request number 0): the other router
+// adopts it offline, or, when a client claimed the id meanwhile, the
+// router that claimed it gets it (its waiting CONNECT takes it, or it is
+// merged). The draining router then runs each session's barrier before it
+// leaves the cluster.
 //
 // Wire form (kind wireSession), after version and kind:
 //
-//	byte op: 1 request, 2 session, 3 forward
+//	byte op: 1 request, 2 session, 3 forward, 4 barrier, 5 barrier answer, 6 routed
 //	request: uvarint request number, strings client id, authid, realm; byte flags (bit 0: clean start)
-//	session: uvarint request number (0: adopt it), byte 0 (none) or 1 and an encoded MQTTSession
+//	session: uvarint request number (0: adopt it), uvarint export token (0 none), byte 0 (none) or 1 and an encoded MQTTSession
 //	forward: string client id, an encoded MQTTInflight
+//	barrier: uvarint token, string new owner, varint its route set version (0 unknown), uvarint count, strings filters
+//	barrier answer: uvarint token
+//	routed: uvarint export token, varint route set version (the new owner's answer to a session)
 
 // MQTTSession is an MQTT session in transit between routers.
 type MQTTSession struct {
@@ -105,40 +114,125 @@ type sessionLink interface {
 	Nodes() []string
 	IsLive(node string) bool
 	SendTo(node string, body []byte, reliable bool) bool
-	ClaimSession(ctx context.Context, clientID string) (string, error)
-	MoveSession(ctx context.Context, clientID, to string) (bool, error)
+	ClaimSession(ctx context.Context, clientID string) (prev, from string, err error)
+	MoveSession(ctx context.Context, clientID, to string) (moved bool, owner string, err error)
 	HasRoute(node string, r federation.Route) bool
+	RoutesWritten(ctx context.Context) (int64, error)
+	RouteVersion(node string) int64
 }
 
-// Timings of the hand-over.
-var (
-	sessionWait       = 3 * time.Second        // a resuming CONNECT waits this long for the old owner
-	sessionGrace      = 500 * time.Millisecond // forwarding goes on this long after the new owner's routes are seen
-	sessionForwardMax = 10 * time.Second       // and never longer than this
-	sessionAdoptWait  = time.Second            // a request for a session being adopted here waits for it
+// Default timings of the hand-over (sessionState's fields).
+const (
+	defaultSessionWait       = 3 * time.Second  // a resuming CONNECT waits this long for the old owner
+	defaultSessionForwardMax = 10 * time.Second // forwarding, and each step of a barrier, never lasts longer
+	defaultSessionAdoptWait  = time.Second      // a request for a session being adopted here waits for it
+	sessionPoll              = 10 * time.Millisecond
 )
 
 type sessionState struct {
-	mu      sync.Mutex
-	ms      MQTTSessions
-	nextReq uint64
-	waiting map[uint64]*sessionWaiter
-	moved   map[string]*movedSession   // client id → where its session went, while forwarding
-	arrived map[string][]chan struct{} // requests waiting for a session being adopted here
+	// Timings: set by init, tests may change them before the hub is used.
+	wait, forwardMax, adoptWait time.Duration
+
+	// Goroutines of the hand-over (answering requests, forwarding, waiting
+	// for barriers) belong to ctx and wg: CloseSessions ends them.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	ms       MQTTSessions
+	closed   bool // CloseSessions: no new goroutine
+	draining bool // HandOverMQTTSessions started: requests are answered at once
+	nextReq  uint64
+	waiting  map[uint64]*sessionWaiter
+	moved    map[string]*movedSession   // client id → where its session went, while forwarding
+	arrived  map[string][]chan struct{} // requests waiting for a session being adopted here
+	barriers map[uint64]*barrierWait    // barriers this router waits for, by token
+	exports  map[uint64]*movedSession   // exported sessions still forwarding, by token
+}
+
+func (s *sessionState) init() {
+	s.wait, s.forwardMax, s.adoptWait = defaultSessionWait, defaultSessionForwardMax, defaultSessionAdoptWait
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.waiting = map[uint64]*sessionWaiter{}
+	s.moved = map[string]*movedSession{}
+	s.arrived = map[string][]chan struct{}{}
+	s.barriers = map[uint64]*barrierWait{}
+	s.exports = map[uint64]*movedSession{}
+}
+
+// setMovedLocked records mv as the client id's export; an older one is
+// superseded.
+func (s *sessionState) setMovedLocked(id string, mv *movedSession) {
+	s.clearMovedLocked(id, nil)
+	s.moved[id] = mv
+	s.exports[mv.token] = mv
+}
+
+// clearMovedLocked forgets the client id's export (only if it is mv, when
+// mv is not nil); it reports whether it did.
+func (s *sessionState) clearMovedLocked(id string, mv *movedSession) bool {
+	cur := s.moved[id]
+	if cur == nil || mv != nil && cur != mv {
+		return false
+	}
+	delete(s.moved, id)
+	delete(s.exports, cur.token)
+	close(cur.gone)
+	return true
+}
+
+// goSession runs f on a goroutine that CloseSessions waits for; it reports
+// false (f not run) once the sessions are closed.
+func (h *Hub) goSession(f func(ctx context.Context)) bool {
+	h.sess.mu.Lock()
+	defer h.sess.mu.Unlock()
+	if h.sess.closed {
+		return false
+	}
+	h.sess.wg.Add(1)
+	go func() {
+		defer h.sess.wg.Done()
+		f(h.sess.ctx)
+	}()
+	return true
+}
+
+// CloseSessions ends the hand-over's goroutines: waits for sessions and
+// barriers end, forwarding stops. The router calls it at a drain after the
+// MQTT server closed (and handed its sessions over), before the link closes.
+func (h *Hub) CloseSessions() {
+	h.sess.mu.Lock()
+	h.sess.closed = true
+	h.sess.mu.Unlock()
+	h.sess.cancel()
+	h.sess.wg.Wait()
 }
 
 // movedSession is an exported session that forwards to the router that has
 // it. Forwards wait until the session itself is sent, so that they reach
-// that router after it.
+// that router after it; so do the answers to that router's requests for it.
 type movedSession struct {
 	dest    string
+	token   uint64 // names it in the new owner's "routed" answer
 	sent    bool
 	pending [][]byte
+	answers []uint64      // requests of dest's, answered (none) once the session is sent
+	routed  chan int64    // the new owner's route set version with the session's routes
+	gone    chan struct{} // closed when it no longer forwards (ended, or superseded)
 }
 
 type sessionWaiter struct {
 	clientID string
-	done     chan *MQTTSession // nil: no session
+	node     string            // the router asked
+	done     chan *MQTTSession // nil: no session; buffered, one answer
+}
+
+// barrierWait is a barrier this router started: the routers that have not
+// answered yet.
+type barrierWait struct {
+	left map[string]bool
+	done chan struct{} // closed when left is empty
 }
 
 // ConnectSessions gives the hub the MQTT side's session mechanism.
@@ -170,18 +264,23 @@ func (h *Hub) sessionLink() (sessionLink, MQTTSessions) {
 // session or asks to resume one, before the MQTT engine looks its client id
 // up: this router claims the id, and the session of the previous owner, if
 // another live router, is imported here (nil when none came). It waits at
-// most sessionWait.
+// most sess.wait.
 func (h *Hub) ResumeMQTTSession(clientID string, id auth.Identity, clean bool) *MQTTSession {
 	link, _ := h.sessionLink()
 	if link == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), sessionWait)
+	ctx, cancel := context.WithTimeout(h.sess.ctx, h.sess.wait)
 	defer cancel()
-	prev, err := link.ClaimSession(ctx, clientID)
+	prev, from, err := link.ClaimSession(ctx, clientID)
 	if err != nil {
 		h.warn("MQTT session not claimed in Redis: a session on another router is not resumed", "client", clientID, "error", err)
 		return nil
+	}
+	if prev == link.ID() && from != "" {
+		// A draining router was handing it here: it answers once the session
+		// (sent before the answer) has arrived.
+		prev = from
 	}
 	if prev == "" || prev == link.ID() {
 		return nil
@@ -190,13 +289,10 @@ func (h *Hub) ResumeMQTTSession(clientID string, id auth.Identity, clean bool) *
 		h.log.Info("MQTT session's previous router is gone: its session is lost", "client", clientID, "router", prev)
 		return nil
 	}
-	w := &sessionWaiter{clientID: clientID, done: make(chan *MQTTSession, 1)}
+	w := &sessionWaiter{clientID: clientID, node: prev, done: make(chan *MQTTSession, 1)}
 	h.sess.mu.Lock()
 	h.sess.nextReq++
 	req := h.sess.nextReq
-	if h.sess.waiting == nil {
-		h.sess.waiting = map[uint64]*sessionWaiter{}
-	}
 	h.sess.waiting[req] = w
 	h.sess.mu.Unlock()
 	defer func() {
@@ -230,13 +326,13 @@ func (h *Hub) MQTTSessionEnded(clientID string) {
 	if moving {
 		return
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), sessionWait)
+	h.goSession(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, h.sess.wait)
 		defer cancel()
-		if _, err := link.MoveSession(ctx, clientID, ""); err != nil {
+		if _, _, err := link.MoveSession(ctx, clientID, ""); err != nil && ctx.Err() == nil {
 			h.warn("MQTT session ownership not released in Redis", "client", clientID, "error", err)
 		}
-	}()
+	})
 }
 
 // ForwardMQTTSession sends a message that reached an exported session to
@@ -258,13 +354,19 @@ func (h *Hub) ForwardMQTTSession(clientID string, m MQTTInflight) {
 
 // HandOverMQTTSessions gives each persistent session this router holds to
 // another live router, at a drain, after the clients were disconnected and
-// before the link closes. It returns when the adopters' routes are known
-// here, or ctx ends.
+// before the link closes. A session whose client id another router claimed
+// meanwhile goes to that router (which merges it, or hands it to the
+// connection waiting for it). It returns when every router has routed what
+// it had for these sessions here (a barrier per session, as for a resume),
+// or ctx ends. Requests for sessions are answered at once from its start.
 func (h *Hub) HandOverMQTTSessions(ctx context.Context) {
 	link, ms := h.sessionLink()
 	if link == nil {
 		return
 	}
+	h.sess.mu.Lock()
+	h.sess.draining = true
+	h.sess.mu.Unlock()
 	ids := ms.PersistentSessions()
 	if len(ids) == 0 {
 		return
@@ -274,114 +376,252 @@ func (h *Hub) HandOverMQTTSessions(ctx context.Context) {
 		h.log.Warn("draining: no other live router to hand MQTT sessions to; they end with this router", "sessions", len(ids))
 		return
 	}
-	type want struct{ node, filter string }
-	var wants []want
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(h.sess.ctx, cancel)
+	defer stop()
+	var wg sync.WaitGroup
 	moved := 0
 	for _, id := range ids {
 		f := fnv.New32a()
 		_, _ = f.Write([]byte(id))
 		dest := nodes[int(f.Sum32()%uint32(len(nodes)))]
-		ok, err := link.MoveSession(ctx, id, dest)
-		if err != nil || !ok {
-			continue // another router claimed it: it asks for it
+		ok, owner, err := link.MoveSession(ctx, id, dest)
+		if err != nil {
+			h.warn("draining: MQTT session ownership not moved in Redis; the session goes anyway", "client", id, "router", dest, "error", err)
+		} else if !ok {
+			if owner == "" || owner == link.ID() || !link.IsLive(owner) {
+				h.log.Info("draining: MQTT session not handed over: nobody owns it now", "client", id, "owner", owner)
+				continue
+			}
+			dest = owner // claimed meanwhile: its new owner waits for it, or merges it
 		}
-		s, ok := h.exportTo(ms, id, dest)
+		mv, s, ok := h.exportTo(ms, id, dest)
 		if !ok {
-			continue
+			continue // exported already, to the router that asked
 		}
-		if !h.sendSession(link, dest, 0, &s) {
-			h.warn("draining: MQTT session not handed over", "client", id, "router", dest)
+		if !h.sendSession(link, mv, 0, &s) {
+			h.warn("draining: MQTT session not handed over: the router is gone; it ends here", "client", id, "router", dest)
+			h.unexport(ms, id, mv, s)
 			continue
 		}
 		moved++
-		for _, sub := range s.Subscriptions {
-			if !strings.HasPrefix(sub.Filter, "$") || strings.HasPrefix(sub.Filter, "$share/") {
-				wants = append(wants, want{dest, sub.Filter})
-			}
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h.endForwardingWhenRouted(ctx, link, ms, mv, s)
+		}()
 	}
 	h.log.Info("draining: MQTT sessions handed to other routers", "sessions", moved)
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for len(wants) > 0 {
-		if link.HasRoute(wants[0].node, federation.Route{Proto: federation.ProtoMQTT, Filter: wants[0].filter}) {
-			wants = wants[1:]
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			h.warn("draining: the adopting routers' routes were not seen in time", "left", len(wants))
-			return
-		case <-t.C:
-		}
-	}
+	wg.Wait()
 }
 
 // exportTo exports a session and records that it forwards to dest.
-func (h *Hub) exportTo(ms MQTTSessions, id, dest string) (MQTTSession, bool) {
+func (h *Hub) exportTo(ms MQTTSessions, id, dest string) (*movedSession, MQTTSession, bool) {
+	mv := &movedSession{dest: dest, routed: make(chan int64, 1), gone: make(chan struct{})}
 	h.sess.mu.Lock()
-	if h.sess.moved == nil {
-		h.sess.moved = map[string]*movedSession{}
-	}
-	h.sess.moved[id] = &movedSession{dest: dest} // before the export: what reaches it from now on is forwarded
+	h.sess.nextReq++
+	mv.token = h.sess.nextReq
+	h.sess.setMovedLocked(id, mv) // before the export: what reaches it from now on is forwarded
 	h.sess.mu.Unlock()
 	s, ok := ms.ExportSession(id, false)
 	if !ok {
 		h.sess.mu.Lock()
-		delete(h.sess.moved, id)
+		h.sess.clearMovedLocked(id, mv)
 		h.sess.mu.Unlock()
 	}
-	return s, ok
+	return mv, s, ok
 }
 
-// endForwardingWhenRouted ends the forwarding of an exported session once
-// dest's routes for its filters are known here, and sessionGrace more.
-func (h *Hub) endForwardingWhenRouted(link sessionLink, ms MQTTSessions, s MQTTSession, dest string) {
-	deadline := time.Now().Add(sessionForwardMax)
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for _, sub := range s.Subscriptions {
-		if strings.HasPrefix(sub.Filter, "$") && !strings.HasPrefix(sub.Filter, "$share/") {
-			continue
-		}
-		for !link.HasRoute(dest, federation.Route{Proto: federation.ProtoMQTT, Filter: sub.Filter}) && time.Now().Before(deadline) {
-			<-t.C
-		}
-	}
-	if d := time.Until(deadline); d > 0 {
-		time.Sleep(min(d, sessionGrace))
-	}
-	ms.EndForwarding(s.ClientID) // forwards what it still holds
+// unexport takes back a session that could not be sent.
+func (h *Hub) unexport(ms MQTTSessions, id string, mv *movedSession, s MQTTSession) {
 	h.sess.mu.Lock()
-	if mv := h.sess.moved[s.ClientID]; mv != nil && mv.dest == dest {
-		delete(h.sess.moved, s.ClientID)
-	}
+	h.sess.clearMovedLocked(id, mv)
 	h.sess.mu.Unlock()
+	ms.ImportSession(s)
 }
 
-// sendSession sends an exported session, then the forwards that waited
-// for it, in order.
-func (h *Hub) sendSession(link sessionLink, dest string, req uint64, s *MQTTSession) bool {
-	h.sess.mu.Lock()
-	defer h.sess.mu.Unlock()
-	if !link.SendTo(dest, encodeSession(req, s), true) {
-		return false
-	}
-	if mv := h.sess.moved[s.ClientID]; mv != nil {
-		mv.sent = true
-		for _, b := range mv.pending {
-			if !link.SendTo(dest, b, true) {
-				h.warn("message for a moved MQTT session not forwarded", "client", s.ClientID)
-			}
+// routable lists the filters of a session that are routes.
+func routable(s MQTTSession) []string {
+	var fs []string
+	for _, sub := range s.Subscriptions {
+		if !strings.HasPrefix(sub.Filter, "$") || strings.HasPrefix(sub.Filter, "$share/") {
+			fs = append(fs, sub.Filter)
 		}
-		mv.pending = nil
+	}
+	return fs
+}
+
+// routed reports whether this router's table has dest's routes for
+// filters: its route set at version ver or later (ver > 0: dest wrote the
+// session's routes by then), or else the routes themselves. Its own are
+// routed when dest is this router.
+func routed(link sessionLink, dest string, filters []string, ver int64) bool {
+	if dest == link.ID() {
+		return true
+	}
+	if ver > 0 {
+		return link.RouteVersion(dest) >= ver
+	}
+	for _, f := range filters {
+		if !link.HasRoute(dest, federation.Route{Proto: federation.ProtoMQTT, Filter: f}) {
+			return false
+		}
 	}
 	return true
 }
 
+// waitRouted polls until routed; false when ctx ended or stop was closed
+// first.
+func waitRouted(ctx context.Context, stop <-chan struct{}, link sessionLink, dest string, filters []string, ver int64) bool {
+	if routed(link, dest, filters, ver) {
+		return true
+	}
+	t := time.NewTicker(sessionPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-stop:
+			return false
+		case <-t.C:
+			if routed(link, dest, filters, ver) {
+				return true
+			}
+		}
+	}
+}
+
+// endForwardingWhenRouted ends the forwarding of an exported session once
+// no router can still send here what belongs to dest now. It waits until
+// dest's routes for the session's filters are in this router's table, then
+// sends every other live router a barrier naming dest and the filters; a
+// router answers once its own table has those routes. Reliable messages of
+// one router arrive in the order it sent them, so once it answered, every
+// QoS ≥ 1 message it routed here for the session has arrived (and was
+// forwarded). A router that dies meanwhile counts as answered. Each step
+// waits at most sess.forwardMax.
+func (h *Hub) endForwardingWhenRouted(ctx context.Context, link sessionLink, ms MQTTSessions, mv *movedSession, s MQTTSession) {
+	filters := routable(s)
+	wctx, cancel := context.WithTimeout(ctx, h.sess.forwardMax)
+	defer cancel()
+	var ver int64
+	select {
+	case ver = <-mv.routed:
+	case <-mv.gone:
+	case <-wctx.Done():
+	}
+	if !waitRouted(wctx, mv.gone, link, mv.dest, filters, ver) && ctx.Err() == nil && wctx.Err() != nil {
+		h.warn("MQTT session's new routes not seen in time: forwarding ends anyway", "client", s.ClientID, "router", mv.dest)
+	}
+	if len(filters) > 0 && ctx.Err() == nil {
+		h.barrier(ctx, mv.gone, link, s.ClientID, mv.dest, filters, ver)
+	}
+	h.sess.mu.Lock()
+	current := h.sess.clearMovedLocked(s.ClientID, mv)
+	h.sess.mu.Unlock()
+	if current {
+		ms.EndForwarding(s.ClientID) // forwards what it still holds
+	}
+}
+
+// barrier sends a barrier to every other live router and waits, bounded,
+// until each answered or is gone.
+func (h *Hub) barrier(ctx context.Context, stop <-chan struct{}, link sessionLink, clientID, dest string, filters []string, ver int64) {
+	b := &barrierWait{left: map[string]bool{}, done: make(chan struct{})}
+	h.sess.mu.Lock()
+	h.sess.nextReq++
+	token := h.sess.nextReq
+	nodes := link.Nodes()
+	for _, n := range nodes {
+		b.left[n] = true
+	}
+	h.sess.barriers[token] = b
+	h.sess.mu.Unlock()
+	defer func() {
+		h.sess.mu.Lock()
+		delete(h.sess.barriers, token)
+		h.sess.mu.Unlock()
+	}()
+	body := encodeSessionBarrier(token, dest, ver, filters)
+	for _, n := range nodes {
+		if !link.SendTo(n, body, true) {
+			h.barrierAnswered(token, n) // gone
+		}
+	}
+	t := time.NewTimer(h.sess.forwardMax)
+	defer t.Stop()
+	select {
+	case <-b.done:
+	case <-ctx.Done():
+	case <-stop:
+	case <-t.C:
+		h.sess.mu.Lock()
+		left := len(b.left)
+		h.sess.mu.Unlock()
+		h.warn("MQTT session barrier not answered in time: forwarding ends anyway", "client", clientID, "routers", left)
+	}
+}
+
+// barrierAnswered records node's answer (or its death) for a barrier.
+func (h *Hub) barrierAnswered(token uint64, node string) {
+	h.sess.mu.Lock()
+	defer h.sess.mu.Unlock()
+	b := h.sess.barriers[token]
+	if b == nil || !b.left[node] {
+		return
+	}
+	delete(b.left, node)
+	if len(b.left) == 0 {
+		close(b.done)
+	}
+}
+
+// answerBarrier answers another router's barrier once this router's table
+// has dest's routes for the filters, behind every message routed to that
+// router before.
+func (h *Hub) answerBarrier(link sessionLink, origin string, m sessionWire) {
+	answer := func() { link.SendTo(origin, encodeSessionBarrierAck(m.req), true) }
+	if routed(link, m.dest, m.filters, m.ver) {
+		answer()
+		return
+	}
+	if !h.goSession(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, h.sess.forwardMax)
+		defer cancel()
+		waitRouted(ctx, nil, link, m.dest, m.filters, m.ver)
+		answer()
+	}) {
+		answer()
+	}
+}
+
+// sendSession sends an exported session, then the forwards and answers
+// that waited for it, in order.
+func (h *Hub) sendSession(link sessionLink, mv *movedSession, req uint64, s *MQTTSession) bool {
+	h.sess.mu.Lock()
+	defer h.sess.mu.Unlock()
+	if !link.SendTo(mv.dest, encodeSession(req, mv.token, s), true) {
+		return false
+	}
+	mv.sent = true
+	for _, b := range mv.pending {
+		if !link.SendTo(mv.dest, b, true) {
+			h.warn("message for a moved MQTT session not forwarded", "client", s.ClientID)
+		}
+	}
+	mv.pending = nil
+	for _, r := range mv.answers {
+		link.SendTo(mv.dest, encodeSession(r, 0, nil), true)
+	}
+	mv.answers = nil
+	return true
+}
+
 // sessionFromRouter handles a session message from another router. It
-// runs on the link's delivery goroutine: imports and forwards are done in
-// order here; answering a request (which may wait) is not.
+// runs on the link's delivery goroutine: imports, forwards and barriers are
+// handled in order here; answering a request (which may wait) is not.
 func (h *Hub) sessionFromRouter(origin string, body []byte) {
 	link, ms := h.sessionLink()
 	if link == nil {
@@ -395,83 +635,174 @@ func (h *Hub) sessionFromRouter(origin string, body []byte) {
 	}
 	switch m.op {
 	case sessionOpRequest:
-		go h.answerSessionRequest(link, ms, origin, m)
+		if !h.answerAtOnce(link, origin, m) && !h.goSession(func(ctx context.Context) { h.answerSessionRequest(ctx, link, ms, origin, m) }) {
+			link.SendTo(origin, encodeSession(m.req, 0, nil), true)
+		}
 	case sessionOpSession:
-		if m.session != nil {
-			ms.ImportSession(*m.session)
-		}
-		h.sess.mu.Lock()
-		var w *sessionWaiter
-		if m.req != 0 {
-			w = h.sess.waiting[m.req]
-		}
-		var arrived []chan struct{}
-		if m.session != nil {
-			arrived = h.sess.arrived[m.session.ClientID]
-			delete(h.sess.arrived, m.session.ClientID)
-		}
-		h.sess.mu.Unlock()
-		for _, c := range arrived {
-			close(c)
-		}
-		if w != nil {
-			w.done <- m.session
-		}
+		h.sessionArrived(link, ms, origin, m)
 	case sessionOpForward:
 		if err := ms.DeliverSession(m.clientID, m.inflight); err != nil {
 			h.warn("forwarded message for an MQTT session not delivered", "client", m.clientID, "error", err)
 		}
+	case sessionOpBarrier:
+		h.answerBarrier(link, origin, m)
+	case sessionOpBarrierAck:
+		h.barrierAnswered(m.req, origin)
+	case sessionOpRouted:
+		h.sess.mu.Lock()
+		if mv := h.sess.exports[m.req]; mv != nil && mv.dest == origin {
+			select {
+			case mv.routed <- m.ver:
+			default:
+			}
+		}
+		h.sess.mu.Unlock()
 	}
 }
 
-func (h *Hub) answerSessionRequest(link sessionLink, ms MQTTSessions, origin string, m sessionWire) {
+// sessionArrived imports a session from another router and wakes whoever
+// waits for it: the request it answers, or (a session handed over by a
+// draining router, request 0) a request for the same client id.
+func (h *Hub) sessionArrived(link sessionLink, ms MQTTSessions, origin string, m sessionWire) {
+	if m.session != nil {
+		ms.ImportSession(*m.session)
+		if m.token != 0 {
+			// The old owner forwards until every router has this router's
+			// routes for it: say from which version of the route set on.
+			token := m.token
+			h.goSession(func(ctx context.Context) {
+				ctx, cancel := context.WithTimeout(ctx, h.sess.forwardMax)
+				defer cancel()
+				ver, _ := link.RoutesWritten(ctx) // 0 (not known): the old owner looks for the routes themselves
+				link.SendTo(origin, encodeSessionRouted(token, ver), true)
+			})
+		}
+	}
+	h.sess.mu.Lock()
+	var w *sessionWaiter
+	if m.req != 0 {
+		w = h.sess.waiting[m.req]
+	} else if m.session != nil {
+		for _, x := range h.sess.waiting {
+			if x.clientID == m.session.ClientID {
+				w = x
+				break
+			}
+		}
+	}
+	var arrived []chan struct{}
+	if m.session != nil {
+		id := m.session.ClientID
+		h.sess.clearMovedLocked(id, nil) // it is here again: an older export's forwarding must not end it
+		arrived = h.sess.arrived[id]
+		delete(h.sess.arrived, id)
+	}
+	h.sess.mu.Unlock()
+	for _, c := range arrived {
+		close(c)
+	}
+	if w != nil {
+		select {
+		case w.done <- m.session:
+		default: // answered already
+		}
+	}
+}
+
+// answerAtOnce answers a request that needs no waiting: for a clean start,
+// or at a drain, or for a session already on its way to the router asking.
+// It reports false when the request needs answerSessionRequest.
+func (h *Hub) answerAtOnce(link sessionLink, origin string, m sessionWire) bool {
+	h.sess.mu.Lock()
+	defer h.sess.mu.Unlock()
+	if mv := h.sess.moved[m.clientID]; mv != nil && mv.dest == origin {
+		// Handed over already (a drain, or an earlier request): the answer
+		// follows the session.
+		if mv.sent {
+			link.SendTo(origin, encodeSession(m.req, 0, nil), true)
+		} else {
+			mv.answers = append(mv.answers, m.req)
+		}
+		return true
+	}
+	return false
+}
+
+func (h *Hub) answerSessionRequest(ctx context.Context, link sessionLink, ms MQTTSessions, origin string, m sessionWire) {
 	if m.clean {
 		ms.ExportSession(m.clientID, true)
-		link.SendTo(origin, encodeSession(m.req, nil), true)
+		link.SendTo(origin, encodeSession(m.req, 0, nil), true)
 		return
 	}
-	s, ok := h.exportTo(ms, m.clientID, origin)
-	if !ok {
+	mv, s, ok := h.exportTo(ms, m.clientID, origin)
+	h.sess.mu.Lock()
+	draining := h.sess.draining
+	h.sess.mu.Unlock()
+	if !ok && !draining {
 		// It may be on its way here from a draining router (which moved
 		// the ownership before sending it): wait for it a moment.
 		c := make(chan struct{})
 		h.sess.mu.Lock()
-		if h.sess.arrived == nil {
-			h.sess.arrived = map[string][]chan struct{}{}
-		}
 		h.sess.arrived[m.clientID] = append(h.sess.arrived[m.clientID], c)
 		h.sess.mu.Unlock()
+		t := time.NewTimer(h.sess.adoptWait)
 		select {
 		case <-c:
-			s, ok = h.exportTo(ms, m.clientID, origin)
-		case <-time.After(sessionAdoptWait):
+			mv, s, ok = h.exportTo(ms, m.clientID, origin)
+		case <-t.C:
+		case <-ctx.Done():
 		}
+		t.Stop()
 	}
 	if !ok {
-		link.SendTo(origin, encodeSession(m.req, nil), true)
+		link.SendTo(origin, encodeSession(m.req, 0, nil), true)
 		return
 	}
-	if !h.sendSession(link, origin, m.req, &s) {
+	if !h.sendSession(link, mv, m.req, &s) {
 		h.warn("MQTT session not handed over: the router that asked is gone; it is kept here", "client", m.clientID, "router", origin)
-		h.sess.mu.Lock()
-		delete(h.sess.moved, m.clientID)
-		h.sess.mu.Unlock()
-		ms.ImportSession(s)
+		h.unexport(ms, m.clientID, mv, s)
 		return
 	}
-	h.endForwardingWhenRouted(link, ms, s, origin)
+	h.endForwardingWhenRouted(ctx, link, ms, mv, s)
 }
 
-// sessionNodeGone: forwarding to a router that is gone stops (SendTo fails
-// and says so); waiters time out. Nothing else is kept per router.
-func (h *Hub) sessionNodeGone(node string) {}
+// sessionNodeGone: a router that is gone answers no barrier and no
+// request; forwarding to it stops (SendTo fails and says so).
+func (h *Hub) sessionNodeGone(node string) {
+	h.sess.mu.Lock()
+	var tokens []uint64
+	for t, b := range h.sess.barriers {
+		if b.left[node] {
+			tokens = append(tokens, t)
+		}
+	}
+	var waiters []*sessionWaiter
+	for _, w := range h.sess.waiting {
+		if w.node == node {
+			waiters = append(waiters, w)
+		}
+	}
+	h.sess.mu.Unlock()
+	for _, t := range tokens {
+		h.barrierAnswered(t, node)
+	}
+	for _, w := range waiters {
+		select {
+		case w.done <- nil:
+		default:
+		}
+	}
+}
 
 // The wire form.
 
 const (
-	sessionOpRequest = 1
-	sessionOpSession = 2
-	sessionOpForward = 3
+	sessionOpRequest    = 1
+	sessionOpSession    = 2
+	sessionOpForward    = 3
+	sessionOpBarrier    = 4
+	sessionOpBarrierAck = 5
+	sessionOpRouted     = 6
 )
 
 type sessionWire struct {
@@ -481,6 +812,10 @@ type sessionWire struct {
 	clean                   bool
 	session                 *MQTTSession
 	inflight                MQTTInflight
+	token                   uint64   // session: the export's token (0 none)
+	ver                     int64    // barrier, routed: a route set version
+	dest                    string   // barrier: the router that has the session now
+	filters                 []string // barrier: the session's filters
 }
 
 func encodeSessionRequest(req uint64, clientID, authID, realm string, clean bool) []byte {
@@ -493,9 +828,10 @@ func encodeSessionRequest(req uint64, clientID, authID, realm string, clean bool
 	return append(b, 0)
 }
 
-func encodeSession(req uint64, s *MQTTSession) []byte {
+func encodeSession(req, token uint64, s *MQTTSession) []byte {
 	b := []byte{wireVersion, wireSession, sessionOpSession}
 	b = binary.AppendUvarint(b, req)
+	b = binary.AppendUvarint(b, token)
 	if s == nil {
 		return append(b, 0)
 	}
@@ -506,6 +842,28 @@ func encodeSession(req uint64, s *MQTTSession) []byte {
 func encodeSessionForward(clientID string, m MQTTInflight) []byte {
 	b := []byte{wireVersion, wireSession, sessionOpForward}
 	return appendInflight(appendString(b, clientID), m)
+}
+
+// encodeSessionBarrier: token in req's place.
+func encodeSessionBarrier(token uint64, dest string, ver int64, filters []string) []byte {
+	b := []byte{wireVersion, wireSession, sessionOpBarrier}
+	b = binary.AppendUvarint(b, token)
+	b = appendString(b, dest)
+	b = binary.AppendVarint(b, ver)
+	b = binary.AppendUvarint(b, uint64(len(filters)))
+	for _, f := range filters {
+		b = appendString(b, f)
+	}
+	return b
+}
+
+func encodeSessionRouted(token uint64, ver int64) []byte {
+	b := binary.AppendUvarint([]byte{wireVersion, wireSession, sessionOpRouted}, token)
+	return binary.AppendVarint(b, ver)
+}
+
+func encodeSessionBarrierAck(token uint64) []byte {
+	return binary.AppendUvarint([]byte{wireVersion, wireSession, sessionOpBarrierAck}, token)
 }
 
 func appendSession(b []byte, s *MQTTSession) []byte {
@@ -576,6 +934,7 @@ func decodeSessionWire(body []byte) (sessionWire, error) {
 		}
 	case sessionOpSession:
 		w.req = r.uvarint()
+		w.token = r.uvarint()
 		switch r.byte() {
 		case 0:
 		case 1:
@@ -587,6 +946,23 @@ func decodeSessionWire(body []byte) (sessionWire, error) {
 	case sessionOpForward:
 		w.clientID = r.string()
 		w.inflight = readInflight(&r)
+	case sessionOpBarrier:
+		w.req = r.uvarint()
+		w.dest = r.string()
+		w.ver = r.varint()
+		n := r.uvarint()
+		if n > uint64(len(r.b)) {
+			r.fail("filter count")
+			break
+		}
+		for range n {
+			w.filters = append(w.filters, r.string())
+		}
+	case sessionOpBarrierAck:
+		w.req = r.uvarint()
+	case sessionOpRouted:
+		w.req = r.uvarint()
+		w.ver = r.varint()
 	default:
 		r.fail("session op")
 	}

@@ -195,8 +195,10 @@ func New(cfg Config) (*Hub, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	return &Hub{cfg: cfg, mapper: m, interest: newInterest(), log: cfg.Logger.With("component", "bridge"),
-		rpcClients: map[*RPCClient]struct{}{}}, nil
+	h := &Hub{cfg: cfg, mapper: m, interest: newInterest(), log: cfg.Logger.With("component", "bridge"),
+		rpcClients: map[*RPCClient]struct{}{}}
+	h.sess.init()
+	return h, nil
 }
 
 // Connect gives the hub its engines. Until then nothing crosses.

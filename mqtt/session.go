@@ -73,10 +73,13 @@ func (h *sessionHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 	if cl.Net.Inline {
 		return nil
 	}
-	h.endForwarding(cl.ID) // it came back to a router it had moved from
 	if !persistent(cl) && pk.Connect.Clean {
+		h.endForwarding(cl.ID) // a fresh session here: an exported one it left here goes
 		return nil
 	}
+	// A session exported from here that still forwards (the client came
+	// back) keeps forwarding until the session comes back: ImportSession
+	// takes it over, so its routes never drop meanwhile.
 	as := h.auth.session(cl)
 	if as == nil || as.client != cl {
 		return nil
@@ -173,6 +176,54 @@ func (h *sessionHook) endForwarding(id string) {
 	h.auth.forget(cl)
 }
 
+// takeOver ends an exported session that still forwards because its
+// session is coming back (in): mochi's topic index, which is by client id,
+// keeps the subscriptions in has too, so this router's routes never drop
+// meanwhile; those in lacks go. It returns the exported client (nil: none)
+// and what it still held.
+func (s *Server) takeOver(in bridge.MQTTSession) (*mochi.Client, []packets.Packet) {
+	h := s.sess
+	if h.nMoved.Load() == 0 {
+		return nil, nil
+	}
+	h.mu.Lock()
+	cl := h.moved[in.ClientID]
+	if cl != nil {
+		delete(h.moved, in.ClientID)
+		h.nMoved.Add(-1)
+	}
+	h.mu.Unlock()
+	if cl == nil {
+		return nil, nil
+	}
+	keep := map[string]bool{}
+	for _, sub := range in.Subscriptions {
+		keep[sub.Filter] = true
+	}
+	var gone []packets.Subscription
+	for f, sub := range cl.State.Subscriptions.GetAll() {
+		cl.State.Subscriptions.Delete(f)
+		if !keep[f] {
+			gone = append(gone, sub)
+			if s.mochi.Topics.Unsubscribe(f, cl.ID) {
+				atomic.AddInt64(&s.mochi.Info.Subscriptions, -1)
+			}
+		}
+	}
+	if len(gone) > 0 && h.interest != nil {
+		h.interest.OnUnsubscribed(cl, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsubscribe}, Filters: gone})
+	}
+	var held []packets.Packet
+	for _, pk := range cl.State.Inflight.GetAll(false) {
+		if pk.FixedHeader.Type == packets.Publish {
+			held = append(held, pk)
+		}
+	}
+	cl.ClearInflights()
+	h.auth.forget(cl)
+	return cl, held
+}
+
 // ExportSession implements bridge.MQTTSessions.
 func (s *Server) ExportSession(id string, clean bool) (bridge.MQTTSession, bool) {
 	h := s.sess
@@ -247,8 +298,11 @@ func (s *Server) ImportSession(in bridge.MQTTSession) {
 	if h == nil {
 		return
 	}
-	h.endForwarding(in.ClientID)
+	stale, held := s.takeOver(in)
 	cl, exists := s.mochi.Clients.Get(in.ClientID)
+	if exists && cl == stale {
+		exists = false // replaced below, in the same map entry
+	}
 	if !exists {
 		cl = s.mochi.NewClient(nil, TransportTCP, in.ClientID, false)
 		cl.Properties.ProtocolVersion = in.Version
@@ -268,6 +322,10 @@ func (s *Server) ImportSession(in bridge.MQTTSession) {
 			}
 		}
 		s.mochi.Clients.Add(cl)
+		for _, pk := range held {
+			m := inflightOf(pk)
+			_ = s.deliverTo(cl, m)
+		}
 	} else {
 		for _, m := range in.Inflight {
 			if m.PubRel {

@@ -392,6 +392,11 @@ func (r *Router) Shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("drain: %w", ctx.Err()))
 		<-done
 	}
+	if r.hub != nil {
+		// The MQTT server handed its sessions over: the hand-over's
+		// goroutines end before the link closes.
+		r.hub.CloseSessions()
+	}
 	if r.link != nil {
 		// Last: what clients published while leaving is written, then the
 		// router leaves the cluster (the others stop routing to it at once).

@@ -138,7 +138,7 @@ func TestSessionsAcrossRouterProcesses(t *testing.T) {
 	})
 
 	t.Run("moved while messages flow", func(t *testing.T) {
-		t.Skip("KNOWN FAILING: a message published during a move can be lost (see README Known limits)")
+		t.Skip("KNOWN FAILING (about 2 runs in 5): a message published during a move can still be lost, likely in mochi's takeover of the imported session (see README Known limits)")
 		d := newDevice(t, "dev-move")
 		d.connect(r[0].mqtt)
 		waitToken(t, d.c.Subscribe("inbox/dev-move/#", 1, nil), "subscribe")
@@ -227,7 +227,7 @@ func TestSessionsAcrossRouterProcesses(t *testing.T) {
 	})
 
 	t.Run("rolling restart", func(t *testing.T) {
-		t.Skip("KNOWN FAILING: a device that reconnects while its router drains can start without its session (see README Known limits)")
+		t.Skip("KNOWN FAILING (flaky): mochi can write a PUBLISH before CONNACK to a client that takes over a session receiving messages (see README Known limits)")
 		d := newDevice(t, "dev-roll")
 		d.connect(r[0].mqtt)
 		waitToken(t, d.c.Subscribe("inbox/dev-roll/#", 1, nil), "subscribe")

@@ -213,9 +213,11 @@ func (l *Link) writeRoutes(ctx context.Context, st *controlState) {
 	for ctx.Err() == nil {
 		l.rmu.Lock()
 		if !st.needReset && len(l.pending) == 0 {
+			l.written, l.writtenVer = l.changes, st.myVer
 			l.rmu.Unlock()
 			return
 		}
+		upTo := l.changes
 		mode := "delta"
 		args := []any{l.inc, routeLogMaxLen, mode, st.myVer}
 		var taken []string
@@ -268,6 +270,11 @@ func (l *Link) writeRoutes(ctx context.Context, st *controlState) {
 			continue
 		}
 		st.myVer, st.myCard = ver, card
+		l.rmu.Lock()
+		if len(l.pending) == 0 {
+			l.written, l.writtenVer = upTo, ver
+		}
+		l.rmu.Unlock()
 		if args[2] == "reset" {
 			st.needReset = false
 			l.log.Info("federation: routes announced", "routes", card, "version", ver)

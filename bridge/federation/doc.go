@@ -32,7 +32,7 @@
 //	P:{retained}:log      STREAM retained changes {n, t, b (absent: cleared)}, MAXLEN ~10000
 //	P:{in:<inc>}          STREAM the incarnation's inbox, one frame per entry {f}, MAXLEN ~InboxMaxLen
 //	P:{in:<inc>}:acks     HASH   receiver incarnation → last reliable seq it has from <inc>
-//	P:{sess:<client id>}  STRING the incarnation owning an MQTT persistent session (session.go)
+//	P:{sess:<client id>}  STRING the incarnation owning an MQTT persistent session, "\n" and the one it came from after a hand-over (session.go)
 //
 // The route table lives in one slot so that each change is one Lua script
 // (SADD/SREM + HINCRBY version + XADD log) and each snapshot is atomic; it is
@@ -215,4 +215,11 @@
 //   - MQTT session ownership keys (ClaimSession) live only in Redis; the
 //     sessions themselves live in their owner's memory: an owner that
 //     crashes loses them, and its keys stay until the ids are claimed again.
+//     A key moved by a draining router (MoveSession) also names the router
+//     it came from, until it is claimed again.
+//   - RoutesWritten and RouteVersion order a router's route changes against
+//     other routers' tables (the session barrier, bridge/fedsession.go);
+//     Publish queues a message under the table's read lock, so a message
+//     routed by a table that did not have a change yet is queued before
+//     anything queued after that change is seen.
 package federation

@@ -75,6 +75,12 @@ type Link struct {
 	rmu     sync.Mutex
 	local   map[string]struct{}
 	pending map[string]struct{}
+	// Route changes are numbered (changes, under rmu); written is the
+	// number of the last change known written, and writtenVer the version
+	// of this router's route set then (see RoutesWritten).
+	changes    uint64
+	written    uint64
+	writtenVer int64
 
 	// Retained changes not yet written.
 	retMu sync.Mutex
@@ -413,6 +419,7 @@ func (l *Link) changeRoute(r Route, add bool) {
 		delete(l.local, row)
 	}
 	l.pending[row] = struct{}{}
+	l.changes++
 	l.rmu.Unlock()
 	select {
 	case l.ctl <- struct{}{}:
@@ -455,11 +462,12 @@ func (l *Link) Publish(m Message) int {
 			word &= word - 1
 		}
 	}
-	x.mu.RUnlock()
 	if len(dests) == 0 || l.closed.Load() {
+		x.mu.RUnlock()
 		return 0
 	}
 	if !m.Reliable && l.sendFailing.Load() {
+		x.mu.RUnlock()
 		l.m.Dropped(DropLinkDown, len(dests))
 		return 0
 	}
@@ -467,6 +475,9 @@ func (l *Link) Publish(m Message) int {
 	if body == nil {
 		body = []byte{}
 	}
+	// Queued under the read lock: once a route change is applied (under the
+	// write lock), every message routed by the table before it is queued,
+	// ahead of whatever is queued afterwards (see HasRoute).
 	n, full, dead := 0, 0, 0
 	for _, d := range dests {
 		switch d.enqueue(body, m.Reliable, l.cfg.SpoolMessages, &l.budget) {
@@ -478,6 +489,7 @@ func (l *Link) Publish(m Message) int {
 			dead++
 		}
 	}
+	x.mu.RUnlock()
 	if full > 0 {
 		l.m.Dropped(DropSpoolFull, full)
 		l.warn.log(l.log, slog.LevelWarn, "spool_full", "federation: spool full, new messages dropped",
