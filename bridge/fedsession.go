@@ -149,6 +149,16 @@ type sessionState struct {
 	arrived  map[string][]chan struct{} // requests waiting for a session being adopted here
 	barriers map[uint64]*barrierWait    // barriers this router waits for, by token
 	exports  map[uint64]*movedSession   // exported sessions still forwarding, by token
+	// went remembers, for a while, where a session went once this router
+	// stopped forwarding to it: a forward from a router whose own window
+	// outlived this one's (the session moved on from here) is passed on.
+	went map[string]wentTo
+}
+
+// wentTo is where a session went, and when this router let it go.
+type wentTo struct {
+	dest string
+	at   time.Time
 }
 
 func (s *sessionState) init() {
@@ -159,6 +169,7 @@ func (s *sessionState) init() {
 	s.arrived = map[string][]chan struct{}{}
 	s.barriers = map[uint64]*barrierWait{}
 	s.exports = map[uint64]*movedSession{}
+	s.went = map[string]wentTo{}
 }
 
 // setMovedLocked records mv as the client id's export; an older one is
@@ -520,6 +531,15 @@ func (h *Hub) endForwardingWhenRouted(ctx context.Context, link sessionLink, ms 
 	}
 	h.sess.mu.Lock()
 	current := h.sess.clearMovedLocked(s.ClientID, mv)
+	if current {
+		now := time.Now()
+		for id, w := range h.sess.went {
+			if now.Sub(w.at) > 3*h.sess.forwardMax {
+				delete(h.sess.went, id)
+			}
+		}
+		h.sess.went[s.ClientID] = wentTo{dest: mv.dest, at: now}
+	}
 	h.sess.mu.Unlock()
 	if current {
 		ms.EndForwarding(s.ClientID) // forwards what it still holds
@@ -642,6 +662,16 @@ func (h *Hub) sessionFromRouter(origin string, body []byte) {
 		h.sessionArrived(link, ms, origin, m)
 	case sessionOpForward:
 		if err := ms.DeliverSession(m.clientID, m.inflight); err != nil {
+			// Not here any more: pass it on to where the session went, if it
+			// left recently (another router's forwarding window outlived
+			// this router's).
+			h.sess.mu.Lock()
+			w, ok := h.sess.went[m.clientID]
+			h.sess.mu.Unlock()
+			if ok && w.dest != origin && time.Since(w.at) <= 3*h.sess.forwardMax &&
+				link.SendTo(w.dest, encodeSessionForward(m.clientID, m.inflight), true) {
+				return
+			}
 			h.warn("forwarded message for an MQTT session not delivered", "client", m.clientID, "error", err)
 		}
 	case sessionOpBarrier:
@@ -665,6 +695,9 @@ func (h *Hub) sessionFromRouter(origin string, body []byte) {
 // draining router, request 0) a request for the same client id.
 func (h *Hub) sessionArrived(link sessionLink, ms MQTTSessions, origin string, m sessionWire) {
 	if m.session != nil {
+		h.sess.mu.Lock()
+		delete(h.sess.went, m.session.ClientID) // it is here again
+		h.sess.mu.Unlock()
 		ms.ImportSession(*m.session)
 		if m.token != 0 {
 			// The old owner forwards until every router has this router's

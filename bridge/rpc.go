@@ -681,6 +681,11 @@ func (c *RPCClient) closeSession() {
 	c.sessDone = true
 	c.mu.Unlock()
 	if sess != nil && !done {
+		// Answers the callee sent before it left go out before the session
+		// does (its invocations return at once: Close canceled them).
+		if d, ok := sess.(interface{ Drain(time.Duration) }); ok {
+			d.Drain(time.Second)
+		}
 		sess.Close()
 	}
 	c.hub.rpcMu.Lock()

@@ -390,6 +390,13 @@ func TestClusterExample(t *testing.T) {
 			back.fatalf("the device got %q, want %q", got, want)
 		}
 		back.succeed()
+		// The device starts clean on r1, where its session is now: the
+		// session, and its route, are gone everywhere before the next
+		// subtest counts routes.
+		connectV3(t, "tcp://"+ports.routerMQTT(1), "cluster-roamer", nil).Disconnect(50)
+		for n := 1; n <= 3; n++ {
+			c.waitMetric(t, n, remoteRoutes, "0", func(v float64) bool { return v == 0 })
+		}
 	})
 
 	t.Run("shared subscription across routers", func(t *testing.T) {

@@ -157,5 +157,10 @@ func (s *rpcSession) Unregister(p bridge.Pattern) error { return s.client.Unregi
 // Close implements bridge.DealerSession.
 func (s *rpcSession) Close() { _ = s.client.Close() }
 
+// Drain waits, at most d, until the session's invocation handlers have sent
+// their results (nexus patch 10), so that a Close right after does not turn
+// an answer into "callee gone".
+func (s *rpcSession) Drain(d time.Duration) { s.client.WaitInvocations(d) }
+
 // ID implements bridge.DealerSession.
 func (s *rpcSession) ID() uint64 { return uint64(s.client.ID()) }

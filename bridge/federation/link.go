@@ -394,8 +394,21 @@ func (l *Link) refreshUp() {
 
 // Nodes returns the incarnations of the other live routers, as of the last
 // heartbeat.
+//
+// A router that left (its "bye" is read) or was judged dead since that
+// heartbeat is not listed: its heartbeat entry may outlive it by one
+// heartbeat.
 func (l *Link) Nodes() []string {
-	return append([]string(nil), (*l.live.Load())...)
+	live := *l.live.Load()
+	out := make([]string, 0, len(live))
+	l.tmu.Lock()
+	defer l.tmu.Unlock()
+	for _, n := range live {
+		if _, dead := l.dead[n]; !dead {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // AddRoute announces a local interest. Call it when the first local

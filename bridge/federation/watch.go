@@ -136,7 +136,10 @@ func (l *Link) SendTo(node string, body []byte, reliable bool) bool {
 func (l *Link) isLive(node string) bool {
 	for _, n := range *l.live.Load() {
 		if n == node {
-			return true
+			l.tmu.Lock()
+			_, dead := l.dead[node]
+			l.tmu.Unlock()
+			return !dead
 		}
 	}
 	return false

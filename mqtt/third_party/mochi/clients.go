@@ -151,6 +151,15 @@ type ClientState struct {
 	outbound        chan *packets.Packet // queue for pending outbound packets
 	endOnce         sync.Once            // only end once
 	isTakenOver     atomic.Bool          // used to identify orphaned clients
+	// JUNCTION PATCH: takeover holds a taken-over client's inflight store
+	// still while its messages are moved to the client that took it over;
+	// drained says they were (publishToClient then delivers to the new one).
+	takeover sync.Mutex
+	drained  bool
+	// JUNCTION PATCH: connacked is closed once CONNACK (and the resent
+	// inflight messages) are written: WriteLoop writes nothing before.
+	connacked   chan struct{}
+	connackOnce sync.Once
 	packetID        uint32               // the current highest packetID
 	open            context.Context      // indicate that the client is open for packet exchange
 	cancelOpen      context.CancelFunc   // cancel function for open context
@@ -172,6 +181,7 @@ func newClient(c net.Conn, o *ops) *Client {
 			cancelOpen:    cancel,
 			Keepalive:     defaultKeepalive,
 			outbound:      make(chan *packets.Packet, o.options.Capabilities.MaximumClientWritesPending),
+			connacked:     make(chan struct{}), // JUNCTION PATCH
 		},
 		Properties: ClientProperties{
 			ProtocolVersion: defaultClientProtocolVersion, // default protocol version
@@ -192,6 +202,15 @@ func newClient(c net.Conn, o *ops) *Client {
 
 // WriteLoop ranges over pending outbound messages and writes them to the client connection.
 func (cl *Client) WriteLoop() {
+	// JUNCTION PATCH: a message published to a client that is being
+	// attached (it is in s.Clients before its CONNACK is written) waits for
+	// the CONNACK: upstream could write a PUBLISH first, which clients
+	// (paho) take for a protocol error.
+	select {
+	case <-cl.State.connacked:
+	case <-cl.State.open.Done():
+		return
+	}
 	for {
 		select {
 		case pk := <-cl.State.outbound:
@@ -204,6 +223,11 @@ func (cl *Client) WriteLoop() {
 			return
 		}
 	}
+}
+
+// connackWritten releases WriteLoop (JUNCTION PATCH, see WriteLoop).
+func (cl *Client) connackWritten() {
+	cl.State.connackOnce.Do(func() { close(cl.State.connacked) })
 }
 
 // ParseConnect parses the connect parameters and properties for a client.

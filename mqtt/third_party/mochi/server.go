@@ -454,8 +454,11 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 
 	s.hooks.OnSessionEstablish(cl, pk)
 
-	sessionPresent := s.inheritClientSession(pk, cl)
+	sessionPresent, taken, cloned := s.inheritClientSession(pk, cl)
 	s.Clients.Add(cl) // [MQTT-4.1.0-1]
+	if taken != nil {
+		s.drainTakenOver(taken, cl, cloned) // JUNCTION PATCH
+	}
 
 	err = s.SendConnack(cl, code, sessionPresent, nil) // [MQTT-3.1.4-5] [MQTT-3.2.0-1] [MQTT-3.2.0-2] &[MQTT-3.14.0-1]
 	if err != nil {
@@ -470,6 +473,7 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 			return fmt.Errorf("resend inflight: %w", err)
 		}
 	}
+	cl.connackWritten() // JUNCTION PATCH: WriteLoop may write from now on
 
 	s.hooks.OnSessionEstablished(cl, pk)
 
@@ -559,17 +563,28 @@ func (s *Server) validateConnect(cl *Client, pk packets.Packet) packets.Code {
 // inheritClientSession inherits the state of an existing client sharing the same
 // connection ID. If clean is true, the state of any previously existing client
 // session is abandoned.
-func (s *Server) inheritClientSession(pk packets.Packet, cl *Client) bool {
+//
+// JUNCTION PATCH: it also returns the client taken over (when its session
+// is inherited) and the packet ids of the inflight messages inherited, for
+// drainTakenOver: upstream cleared the taken-over client's inflight store
+// here, and a message published to it between the copy and the new
+// client's entry in s.Clients was lost.
+func (s *Server) inheritClientSession(pk packets.Packet, cl *Client) (bool, *Client, map[uint16]bool) {
 	if existing, ok := s.Clients.Get(cl.ID); ok {
 		_ = s.DisconnectClient(existing, packets.ErrSessionTakenOver)                                   // [MQTT-3.1.4-3]
 		if pk.Connect.Clean || (existing.Properties.Clean && existing.Properties.ProtocolVersion < 5) { // [MQTT-3.1.2-4] [MQTT-3.1.4-4]
 			s.UnsubscribeClient(existing)
 			existing.ClearInflights()
 			existing.State.isTakenOver.Store(true) // only set isTakenOver after unsubscribe has occurred
-			return false                           // [MQTT-3.2.2-3]
+			return false, nil, nil                 // [MQTT-3.2.2-3]
 		}
 
 		existing.State.isTakenOver.Store(true)
+		cloned := map[uint16]bool{}
+		existing.State.takeover.Lock()
+		for _, m := range existing.State.Inflight.GetAll(false) {
+			cloned[m.PacketID] = true
+		}
 		if existing.State.Inflight.Len() > 0 {
 			cl.State.Inflight = existing.State.Inflight.Clone() // [MQTT-3.1.2-5]
 			if cl.State.Inflight.maximumReceiveQuota == 0 && cl.ops.options.Capabilities.ReceiveMaximum != 0 {
@@ -588,19 +603,47 @@ func (s *Server) inheritClientSession(pk packets.Packet, cl *Client) bool {
 
 		// Clean the state of the existing client to prevent sequential take-overs
 		// from increasing memory usage by inflights + subs * client-id.
+		// JUNCTION PATCH: its inflight store is cleared by drainTakenOver.
 		s.UnsubscribeClient(existing)
-		existing.ClearInflights()
 
 		s.Log.Debug("session taken over", "client", cl.ID, "old_remote", existing.Net.Remote, "new_remote", cl.Net.Remote)
 
-		return true // [MQTT-3.2.2-3]
+		return true, existing, cloned // [MQTT-3.2.2-3]
 	}
 
 	if atomic.LoadInt64(&s.Info.ClientsConnected) > atomic.LoadInt64(&s.Info.ClientsMaximum) {
 		atomic.AddInt64(&s.Info.ClientsMaximum, 1)
 	}
 
-	return false // [MQTT-3.2.2-2]
+	return false, nil, nil // [MQTT-3.2.2-2]
+}
+
+// drainTakenOver moves to cl the QoS 1/2 messages that reached the client it
+// took over after its inflight store was copied (cloned holds the ids
+// copied), clears that store, and marks it drained: from then on
+// publishToClient delivers what still reaches the old client to the
+// current one. JUNCTION PATCH (see inheritClientSession). cl is in
+// s.Clients already, and its CONNACK not yet written, so the moved messages
+// are sent with the inherited ones, in their order.
+func (s *Server) drainTakenOver(existing, cl *Client, cloned map[uint16]bool) {
+	defer existing.State.takeover.Unlock() // locked by inheritClientSession
+	for _, m := range existing.State.Inflight.GetAll(false) {
+		if cloned[m.PacketID] {
+			continue
+		}
+		id, err := cl.NextPacketID()
+		if err != nil {
+			atomic.AddInt64(&s.Info.InflightDropped, 1)
+			s.Log.Warn("message for a taken-over session dropped: packet ids exhausted", "client", cl.ID)
+			continue
+		}
+		m.PacketID = uint16(id)
+		if cl.State.Inflight.Set(m) {
+			atomic.AddInt64(&s.Info.Inflight, 1)
+		}
+	}
+	existing.ClearInflights()
+	existing.State.drained = true
 }
 
 // SendConnack returns a Connack packet to a client.
@@ -1049,6 +1092,21 @@ func (s *Server) PublishToClient(cl *Client, sub packets.Subscription, pk packet
 func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packets.Packet) (packets.Packet, error) {
 	if sub.NoLocal && pk.Origin == cl.ID {
 		return pk, nil // [MQTT-3.8.3-3]
+	}
+
+	// JUNCTION PATCH: a client whose session is being taken over keeps what
+	// reaches it until the new client has it (drainTakenOver); after that,
+	// it goes to the new client.
+	if cl.State.isTakenOver.Load() {
+		cl.State.takeover.Lock()
+		if cl.State.drained {
+			cl.State.takeover.Unlock()
+			if cur, ok := s.Clients.Get(cl.ID); ok && cur != cl && !cur.State.isTakenOver.Load() {
+				return s.publishToClient(cur, sub, pk)
+			}
+			return pk, packets.CodeDisconnect
+		}
+		defer cl.State.takeover.Unlock()
 	}
 
 	out := pk.Copy(false)

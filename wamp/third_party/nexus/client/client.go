@@ -1015,6 +1015,28 @@ func (rpce RPCError) Error() string {
 //
 // Returns ErrAlreadyClosed if the client is already closed. This error can be
 // safely ignored.
+// JUNCTION PATCH: WaitInvocations waits, at most d, until no invocation
+// handler runs: their YIELD or ERROR is sent. Close sends GOODBYE first and
+// waits for the handlers after, so a result a handler returned just before
+// Close could reach the router after the session left, and the caller got
+// "callee gone" instead of it. It reports whether they all finished; the
+// goroutine that waits ends with the last handler.
+func (c *Client) WaitInvocations(d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		c.activeInvHandlers.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
 func (c *Client) Close() error {
 	c.sess.Lock()
 	if c.closed {
