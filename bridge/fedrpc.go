@@ -745,6 +745,14 @@ func (c *clusterRPC) reconcile(node, realm string) {
 		p.regs[k] = i
 	}
 	if len(p.regs) == 0 && len(want) == 0 {
+		// Calls in flight through the proxy keep it: its router may still
+		// answer them (a callee that answered and left at once). Closing
+		// the session would end them as "callee gone"; the dealer keeps
+		// invocations across UNREGISTER. Tried again every second.
+		if c.forwarding(node) {
+			c.retry = true
+			return
+		}
 		p.sess.Close()
 		c.ours.Delete(p.sess.ID())
 		delete(c.proxies[node], realm)
@@ -752,6 +760,18 @@ func (c *clusterRPC) reconcile(node, realm string) {
 			delete(c.proxies, node)
 		}
 	}
+}
+
+// forwarding reports whether calls sent to node still wait for it.
+func (c *clusterRPC) forwarding(node string) bool {
+	c.cmu.Lock()
+	defer c.cmu.Unlock()
+	for _, f := range c.pending {
+		if f.node == node {
+			return true
+		}
+	}
+	return false
 }
 
 // warnOnce reports whether what has not been warned of yet. Worker only.

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/junctionmq/junction/bridge/federation/fedtest"
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // buildJunction builds the junction binary into a temporary directory.
@@ -198,23 +199,32 @@ func TestFederationThreeRouterProcesses(t *testing.T) {
 	requirePython(t)
 	requireNode(t)
 	bin := buildJunction(t)
-	onSingleAndCluster(t, func(t *testing.T, url string, env ...string) { threeRouterProcesses(t, bin, url, env...) })
+	onSingleAndCluster(t, func(t *testing.T, d redisUnderTest) { threeRouterProcesses(t, bin, d.url, d.env...) })
 }
 
 // onSingleAndCluster runs test against a single redis-server ("single") and
 // a Redis Cluster ("cluster"), giving it the URL and the environment that
-// router processes need for each.
-func onSingleAndCluster(t *testing.T, test func(t *testing.T, url string, env ...string)) {
+// router processes need for each, and a client to look into Redis with.
+func onSingleAndCluster(t *testing.T, test func(t *testing.T, d redisUnderTest)) {
 	t.Run("single", func(t *testing.T) {
 		redis := fedtest.Start(t, fedtest.Options{})
-		test(t, "redis://"+redis.Addr())
+		c := goredis.NewClient(&goredis.Options{Addr: redis.Addr()})
+		t.Cleanup(func() { _ = c.Close() })
+		test(t, redisUnderTest{url: "redis://" + redis.Addr(), client: c})
 	})
 	t.Run("cluster", func(t *testing.T) {
 		c := fedtest.StartCluster(t)
 		addrs := c.Addrs()
-		test(t, "redis://"+addrs[0], "JUNCTION_FEDERATION_CLUSTER=true",
-			`JUNCTION_FEDERATION_ADDRESSES=["`+strings.Join(addrs[1:], `","`)+`"]`)
+		test(t, redisUnderTest{url: "redis://" + addrs[0], client: c.Client(t), env: []string{"JUNCTION_FEDERATION_CLUSTER=true",
+			`JUNCTION_FEDERATION_ADDRESSES=["` + strings.Join(addrs[1:], `","`) + `"]`}})
 	})
+}
+
+// redisUnderTest is a Redis that router processes federate through.
+type redisUnderTest struct {
+	url    string
+	env    []string // for the router processes
+	client goredis.UniversalClient
 }
 
 func threeRouterProcesses(t *testing.T, bin, url string, env ...string) {

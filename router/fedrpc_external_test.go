@@ -26,7 +26,7 @@ func TestClusterRPCRouterProcesses(t *testing.T) {
 	requirePython(t)
 	requireNode(t)
 	bin := buildJunction(t)
-	onSingleAndCluster(t, func(t *testing.T, url string, env ...string) { clusterRPCProcesses(t, bin, url, env...) })
+	onSingleAndCluster(t, func(t *testing.T, d redisUnderTest) { clusterRPCProcesses(t, bin, d.url, d.env...) })
 }
 
 // connectWAMPTo connects the nexus client to a router process.

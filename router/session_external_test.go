@@ -16,8 +16,6 @@ import (
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
-
-	"github.com/junctionmq/junction/bridge/federation/fedtest"
 )
 
 // device is a 3.1.1 client with a persistent session that records what it
@@ -115,9 +113,12 @@ func publishSeq(t *testing.T, addr, id, topic string, from, to int) {
 
 func TestSessionsAcrossRouterProcesses(t *testing.T) {
 	bin := buildJunction(t)
-	redis := fedtest.Start(t, fedtest.Options{})
-	url := "redis://" + redis.Addr()
-	r := []*routerProc{startRouterProc(t, bin, url, "a"), startRouterProc(t, bin, url, "b"), startRouterProc(t, bin, url, "c")}
+	onSingleAndCluster(t, func(t *testing.T, d redisUnderTest) { sessionsAcrossRouterProcesses(t, bin, d) })
+}
+
+func sessionsAcrossRouterProcesses(t *testing.T, bin string, d redisUnderTest) {
+	url, env := d.url, d.env
+	r := []*routerProc{startRouterProc(t, bin, url, "a", env...), startRouterProc(t, bin, url, "b", env...), startRouterProc(t, bin, url, "c", env...)}
 	for _, p := range r {
 		p.waitMetric("junction_federation_remote_routers", "two other routers", func(v float64) bool { return v == 2 })
 	}
@@ -216,8 +217,8 @@ func TestSessionsAcrossRouterProcesses(t *testing.T) {
 		// Gone after it, everywhere: b expires it (mochi checks every
 		// second) and releases its ownership in Redis.
 		waitFor(t, 15*time.Second, "the session's owner key released", func() bool {
-			n, err := redis.Do("EXISTS", "junction:{sess:dev-exp}")
-			return err == nil && n == int64(0)
+			n, err := d.client.Exists(context.Background(), "junction:{sess:dev-exp}").Result()
+			return err == nil && n == 0
 		})
 		if time.Since(gone) < 2*time.Second {
 			t.Fatalf("expired after %v, before its 2s expiry", time.Since(gone))
@@ -258,7 +259,7 @@ func TestSessionsAcrossRouterProcesses(t *testing.T) {
 			<-done
 			d.waitAll(next)
 			<-x.done
-			r[i] = startRouterProc(t, bin, url, x.name)
+			r[i] = startRouterProc(t, bin, url, x.name, env...)
 			for _, p := range r {
 				p.waitMetric("junction_federation_remote_routers", "two other routers", func(v float64) bool { return v == 2 })
 			}

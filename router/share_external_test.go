@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/junctionmq/junction/bridge/federation/fedtest"
 )
 
 // shareCollector gathers what the members of a shared group (and any other
@@ -118,11 +116,13 @@ func startShareMember(t *testing.T, addr, id, filter string) *extProc {
 func TestFederationSharedSubscriptions(t *testing.T) {
 	requireMosquitto(t)
 	bin := buildJunction(t)
-	redis := fedtest.Start(t, fedtest.Options{})
-	url := "redis://" + redis.Addr()
-	a := startRouterProc(t, bin, url, "a")
-	b := startRouterProc(t, bin, url, "b")
-	c := startRouterProc(t, bin, url, "c")
+	onSingleAndCluster(t, func(t *testing.T, d redisUnderTest) { sharedSubscriptionsAcrossRouters(t, bin, d.url, d.env...) })
+}
+
+func sharedSubscriptionsAcrossRouters(t *testing.T, bin, url string, env ...string) {
+	a := startRouterProc(t, bin, url, "a", env...)
+	b := startRouterProc(t, bin, url, "b", env...)
+	c := startRouterProc(t, bin, url, "c", env...)
 	for _, r := range []*routerProc{a, b, c} {
 		r.waitMetric("junction_federation_remote_routers", "two other routers", func(v float64) bool { return v == 2 })
 	}

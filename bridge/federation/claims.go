@@ -11,8 +11,10 @@ import (
 // after the fact: two routers that accept the same single registration at
 // the same moment would both hold it. A claim is one script in the route
 // table's slot, decided by Redis: a router gets the name unless another
-// router that is alive (its heartbeat younger than NodeTimeout) holds it.
-// A dead router's claims need no cleanup: they lapse with its heartbeat.
+// router that is alive holds it. A dead router's claims need no cleanup:
+// they lapse with its heartbeat. Alive here is a heartbeat younger than
+// twice NodeTimeout: a router whose heartbeats are late (a loaded machine)
+// must not lose its claims while the others still route to it.
 //
 //	P:{routes}:claims     HASH   name → incarnation holding it
 
@@ -61,7 +63,7 @@ func (l *Link) Claim(ctx context.Context, name string) error {
 	}
 	c, cancel := context.WithTimeout(ctx, l.opTimeout)
 	defer cancel()
-	holder, err := client.Eval(c, scriptClaim, []string{l.keys.claims(), l.keys.nodes}, name, l.inc, l.cfg.NodeTimeout.Milliseconds()).Text()
+	holder, err := client.Eval(c, scriptClaim, []string{l.keys.claims(), l.keys.nodes}, name, l.inc, 2*l.cfg.NodeTimeout.Milliseconds()).Text()
 	if err != nil {
 		l.troubled()
 		return fmt.Errorf("claim %q: %w", name, err)
