@@ -120,7 +120,7 @@ func newServer(t testing.TB, opts Options) *Server {
 func (s *Server) startOnFreePort(cluster bool) {
 	s.t.Helper()
 	var err error
-	for attempt := 0; attempt < 10; attempt++ {
+	for attempt := 0; attempt < 50; attempt++ { // a busy machine may hold many ports (a cluster node needs two)
 		s.port, err = freePort(cluster)
 		if err != nil {
 			continue
