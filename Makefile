@@ -60,8 +60,11 @@ fuzz:
 	$(GO) test ./bridge/federation -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge/federation -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 
+# IDLECONNS: connections held by BenchmarkIdleConnections (one op is one connection).
+IDLECONNS ?= 5000
 bench: deps
-	$(GO) test ./router -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 -timeout 30m
+	$(GO) test ./router -run '^$$' -bench . -skip IdleConnections -benchtime $(BENCHTIME) -count 1 -timeout 30m
+	$(GO) test ./router -run '^$$' -bench IdleConnections -benchtime $(IDLECONNS)x -count 1 -timeout 30m
 	$(GO) test ./bridge/federation -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 -timeout 30m
 
 lint:

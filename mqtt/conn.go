@@ -23,7 +23,9 @@ var ErrSlowConsumer = errors.New("client is not reading: write buffer full")
 // QoS 1 and 2 messages, so one subscriber stuck in a blocking write would stall
 // every publisher that sends to it. Here writes only append to a bounded
 // buffer that a goroutine of the connection's own flushes with a deadline. A
-// client that lets the buffer fill, or a write time out, is evicted.
+// client that lets the buffer fill, or a write time out, is evicted. The
+// buffer grows with what is queued, and the goroutine runs only while there is
+// something to write: an idle connection holds neither.
 //
 // Its end has two steps. mochi's Close stops reads at once, so mochi's read
 // loop ends, but keeps the connection open for what is still queued plus a
@@ -44,7 +46,7 @@ type queuedConn struct {
 	evicted  bool // cut off for not keeping up
 	readCut  bool // the read loop ended because Close had cut reads
 	writing  bool // the writer goroutine holds bytes it has not finished writing
-	wake     chan struct{}
+	running  bool // a writer goroutine is running (started by kick)
 	done     chan struct{} // the writer has ended and the connection is closed
 
 	// raw, for plain sockets, lets Write try one non-blocking write(2)
@@ -61,7 +63,6 @@ func newQueuedConn(c net.Conn, limit int, writeTimeout time.Duration, onEvict fu
 		limit:        limit,
 		writeTimeout: writeTimeout,
 		onEvict:      onEvict,
-		wake:         make(chan struct{}, 1),
 		done:         make(chan struct{}),
 	}
 	if sc, ok := c.(syscall.Conn); ok {
@@ -69,7 +70,6 @@ func newQueuedConn(c net.Conn, limit int, writeTimeout time.Duration, onEvict fu
 			q.raw = raw
 		}
 	}
-	go q.writeLoop()
 	return q
 }
 
@@ -108,8 +108,8 @@ func (q *queuedConn) Write(p []byte) (int, error) {
 		return 0, fmt.Errorf("%w (%d bytes pending)", ErrSlowConsumer, q.limit)
 	}
 	q.buf = append(q.buf, p...)
+	q.kick()
 	q.mu.Unlock()
-	q.signal()
 	return n, nil
 }
 
@@ -119,15 +119,16 @@ func (q *queuedConn) final(p []byte) {
 	q.mu.Lock()
 	if !q.failed && !q.finished {
 		q.buf = append(q.buf, p...)
+		q.kick()
 	}
 	q.mu.Unlock()
-	q.signal()
 }
 
-func (q *queuedConn) signal() {
-	select {
-	case q.wake <- struct{}{}:
-	default:
+// kick starts the writer goroutine unless it is running. q.mu is held.
+func (q *queuedConn) kick() {
+	if !q.running {
+		q.running = true
+		go q.writeLoop()
 	}
 }
 
@@ -160,14 +161,21 @@ func (q *queuedConn) abort() {
 	_ = q.Conn.Close()
 }
 
+// writeLoop writes what is queued until nothing is, then ends; kick starts
+// it again. Once the connection is finished it closes it, and done, and no
+// writer starts again (running stays set).
 func (q *queuedConn) writeLoop() {
-	defer close(q.done)
-	for range q.wake {
+	for {
 		q.mu.Lock()
 		out := q.buf
 		q.buf, q.spare = q.spare[:0], nil
 		finished := q.finished
 		q.writing = len(out) > 0
+		if len(out) == 0 && !finished {
+			q.running = false
+			q.mu.Unlock()
+			return
+		}
 		q.mu.Unlock()
 		if len(out) > 0 {
 			_ = q.Conn.SetWriteDeadline(time.Now().Add(q.writeTimeout))
@@ -182,22 +190,25 @@ func (q *queuedConn) writeLoop() {
 					q.onEvict("write_timeout")
 				}
 				q.abort()
+				close(q.done)
 				return
 			}
 		}
 		q.mu.Lock()
 		q.writing = false
-		if q.spare == nil && cap(out) <= 64<<10 {
-			q.spare = out[:0] // reuse modest buffers; let large ones go
+		if q.spare == nil && cap(out) <= 4<<10 {
+			q.spare = out[:0] // reuse small buffers; let large ones go
 		}
 		more := len(q.buf) > 0
+		if !more {
+			// Idle: hold no buffer until the next write.
+			q.buf, q.spare = nil, nil
+		}
 		q.mu.Unlock()
 		if finished && !more {
 			_ = q.Conn.Close()
+			close(q.done)
 			return
-		}
-		if more {
-			q.signal()
 		}
 	}
 }
@@ -216,8 +227,8 @@ func (q *queuedConn) Close() error {
 func (q *queuedConn) finish() {
 	q.mu.Lock()
 	q.closing, q.finished = true, true
+	q.kick()
 	q.mu.Unlock()
-	q.signal()
 }
 
 // SetDeadline is how mochi applies the keepalive; it concerns reads only,

@@ -137,6 +137,10 @@ func New(cfg Config) (*Server, error) {
 		Logger:                 slog.New(quietHandler{log.Handler()}),
 		SysTopicResendInterval: 10,
 		InlineClient:           true,
+		// Read buffer per connection (mochi's default is 2 KiB): packets
+		// larger than it are read in several reads. An idle connection's
+		// memory is mostly buffers like this one.
+		ClientNetReadBufferSize: 1024,
 	})
 	s := &Server{cfg: cfg, mochi: m, log: log, conns: map[*queuedConn]struct{}{}}
 	ah := &authHook{

@@ -15,6 +15,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if kind := os.Getenv(connsServerEnv); kind != "" {
+		os.Exit(connsServerMain(kind)) // a server for BenchmarkIdleConnections
+	}
 	// go-redis logs through one process-wide logger (failed dials while a
 	// test has Redis down): into slog, rate-limited, and here discarded.
 	redis.SetLogger(federation.NewRedisLogger(slog.New(slog.DiscardHandler)))

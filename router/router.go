@@ -40,6 +40,9 @@ type Router struct {
 
 	httpSrv  *http.Server
 	httpConn *connListener // connections the universal port decided are HTTP
+	// wsWriteBufs lends WebSocket connections a write buffer for the time of
+	// one message, so that an idle connection holds none.
+	wsWriteBufs sync.Pool
 
 	mu        sync.Mutex
 	listeners []net.Listener

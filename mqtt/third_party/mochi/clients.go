@@ -143,14 +143,14 @@ type Will struct {
 
 // ClientState tracks the state of the client.
 type ClientState struct {
-	TopicAliases    TopicAliases         // a map of topic aliases
-	stopCause       atomic.Value         // reason for stopping
-	Inflight        *Inflight            // a map of in-flight qos messages
-	Subscriptions   *Subscriptions       // a map of the subscription filters a client maintains
-	disconnected    int64                // the time the client disconnected in unix time, for calculating expiry
-	outbound        chan *packets.Packet // queue for pending outbound packets
-	endOnce         sync.Once            // only end once
-	isTakenOver     atomic.Bool          // used to identify orphaned clients
+	TopicAliases  TopicAliases   // a map of topic aliases
+	stopCause     atomic.Value   // reason for stopping
+	Inflight      *Inflight      // a map of in-flight qos messages
+	Subscriptions *Subscriptions // a map of the subscription filters a client maintains
+	disconnected  int64          // the time the client disconnected in unix time, for calculating expiry
+	outbound      outQueue       // queue for pending outbound packets (JUNCTION PATCH: was a channel)
+	endOnce       sync.Once      // only end once
+	isTakenOver   atomic.Bool    // used to identify orphaned clients
 	// JUNCTION PATCH: takeover holds a taken-over client's inflight store
 	// still while its messages are moved to the client that took it over;
 	// drained says they were (publishToClient then delivers to the new one).
@@ -158,14 +158,14 @@ type ClientState struct {
 	drained  bool
 	// JUNCTION PATCH: connacked is closed once CONNACK (and the resent
 	// inflight messages) are written: WriteLoop writes nothing before.
-	connacked   chan struct{}
-	connackOnce sync.Once
-	packetID        uint32               // the current highest packetID
-	open            context.Context      // indicate that the client is open for packet exchange
-	cancelOpen      context.CancelFunc   // cancel function for open context
-	outboundQty     int32                // number of messages currently in the outbound queue
-	Keepalive       uint16               // the number of seconds the connection can wait
-	ServerKeepalive bool                 // keepalive was set by the server
+	connacked       chan struct{}
+	connackOnce     sync.Once
+	packetID        uint32             // the current highest packetID
+	open            context.Context    // indicate that the client is open for packet exchange
+	cancelOpen      context.CancelFunc // cancel function for open context
+	outboundQty     int32              // number of messages currently in the outbound queue
+	Keepalive       uint16             // the number of seconds the connection can wait
+	ServerKeepalive bool               // keepalive was set by the server
 }
 
 // newClient returns a new instance of Client. This is almost exclusively used by Server
@@ -180,7 +180,7 @@ func newClient(c net.Conn, o *ops) *Client {
 			open:          ctx,
 			cancelOpen:    cancel,
 			Keepalive:     defaultKeepalive,
-			outbound:      make(chan *packets.Packet, o.options.Capabilities.MaximumClientWritesPending),
+			outbound:      outQueue{limit: int(o.options.Capabilities.MaximumClientWritesPending)},
 			connacked:     make(chan struct{}), // JUNCTION PATCH
 		},
 		Properties: ClientProperties{
@@ -200,7 +200,11 @@ func newClient(c net.Conn, o *ops) *Client {
 	return cl
 }
 
-// WriteLoop ranges over pending outbound messages and writes them to the client connection.
+// WriteLoop writes pending outbound messages to the client connection until
+// none is left. JUNCTION PATCH: upstream ran it for the client's whole life,
+// ranging over a channel; now the first packet queued into an empty queue
+// starts it (see outQueue), and it ends when the queue is empty or the client
+// is closed.
 func (cl *Client) WriteLoop() {
 	// JUNCTION PATCH: a message published to a client that is being
 	// attached (it is in s.Clients before its CONNACK is written) waits for
@@ -212,16 +216,20 @@ func (cl *Client) WriteLoop() {
 		return
 	}
 	for {
-		select {
-		case pk := <-cl.State.outbound:
-			if err := cl.WritePacket(*pk); err != nil {
-				// TODO : Figure out what to do with error
-				cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
-			}
-			atomic.AddInt32(&cl.State.outboundQty, -1)
-		case <-cl.State.open.Done():
+		if cl.State.open.Err() != nil {
+			// Closed: as upstream, what is still queued is not written.
+			atomic.AddInt32(&cl.State.outboundQty, -int32(cl.State.outbound.clear()))
 			return
 		}
+		pk, ok := cl.State.outbound.pop()
+		if !ok {
+			return
+		}
+		if err := cl.WritePacket(*pk); err != nil {
+			// TODO : Figure out what to do with error
+			cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
+		}
+		atomic.AddInt32(&cl.State.outboundQty, -1)
 	}
 }
 
@@ -401,16 +409,25 @@ func (cl *Client) Read(packetHandler ReadFn) error {
 			return err
 		}
 
-		pk, err := cl.ReadPacket(fh)
-		if err != nil {
-			return err
-		}
-
-		err = packetHandler(cl, pk) // Process inbound packet.
-		if err != nil {
+		// JUNCTION PATCH: the packet is read and handled in a function of
+		// its own, so that its frame (a packets.Packet, about 1.6 KiB) is not
+		// on the stack while the loop waits for the next fixed header.
+		if err := cl.readBody(fh, packetHandler); err != nil {
 			return err
 		}
 	}
+}
+
+// readBody reads the packet whose fixed header is fh and hands it to
+// packetHandler (JUNCTION PATCH: split out of Read).
+//
+//go:noinline
+func (cl *Client) readBody(fh *packets.FixedHeader, packetHandler ReadFn) error {
+	pk, err := cl.ReadPacket(fh)
+	if err != nil {
+		return err
+	}
+	return packetHandler(cl, pk) // Process inbound packet.
 }
 
 // Stop instructs the client to shut down all processing goroutines and disconnect.
@@ -626,7 +643,7 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 	n, err := func() (int64, error) {
 		cl.Lock()
 		defer cl.Unlock()
-		if len(cl.State.outbound) == 0 {
+		if cl.State.outbound.len() == 0 {
 			if cl.Net.outbuf == nil {
 				return buf.WriteTo(cl.Net.Conn)
 			}
