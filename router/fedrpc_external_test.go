@@ -55,7 +55,7 @@ func clusterRPCProcesses(t *testing.T, bin, url string, env ...string) {
 		"register", b.ws(), "msgpack", "com.acme.calc", "4")
 	callee.event("registered")
 	jsCallee := startExt(t, "MQTT.js callee on b", false, "node", nodeScript("mqttjs_rpc.js"),
-		"register", "mqtt://"+b.mqtt, "js-callee", "$rpc/com/acme/+/echo", "2")
+		"register", "mqtt://"+b.mqtt, "js-callee", "$rpc/com/acme/+/echo", "3")
 	assertJSON(t, "MQTT.js SUBACK", jsCallee.event("suback"), `{"granted": [{"topic": "$rpc/com/acme/+/echo", "qos": 1}]}`)
 	for _, r := range []*routerProc{a, c} {
 		r.waitMetric("junction_federation_remote_routes", "b's two procedures", func(v float64) bool { return v >= 2 })
@@ -112,8 +112,10 @@ func clusterRPCProcesses(t *testing.T, bin, url string, env ...string) {
 		sub.fatalf("reply %q, want %q", got, want)
 	}
 	sub.succeed()
+	// The callee stays connected (it would serve a third call): a callee that
+	// disconnects the moment it has answered can still lose the race with
+	// its own answer across routers (see README, Cluster-wide RPC).
 	assertJSON(t, "MQTT.js invocation", jsCallee.event("invocation"), `{"topic": "$rpc/com/acme/door/echo", "payload": "open"}`)
-	jsCallee.succeed()
 
 	// The nexus client on C holds a call to a nexus client callee on A; A is
 	// SIGKILLed: the call fails with wamp.error.canceled within about
