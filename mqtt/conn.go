@@ -40,13 +40,13 @@ type queuedConn struct {
 	mu       sync.Mutex
 	buf      []byte // bytes not yet handed to the writer
 	spare    []byte
-	closing  bool // mochi closed it: no more reads or ordinary writes
-	finished bool // the session is over: flush and close
-	failed   bool // the writer gave up; writes fail
-	evicted  bool // cut off for not keeping up
-	readCut  bool // the read loop ended because Close had cut reads
-	writing  bool // the writer goroutine holds bytes it has not finished writing
-	running  bool // a writer goroutine is running (started by kick)
+	closing  bool          // mochi closed it: no more reads or ordinary writes
+	finished bool          // the session is over: flush and close
+	failed   bool          // the writer gave up; writes fail
+	evicted  bool          // cut off for not keeping up
+	readCut  bool          // the read loop ended because Close had cut reads
+	writing  bool          // the writer goroutine holds bytes it has not finished writing
+	running  bool          // a writer goroutine is running (started by kick)
 	done     chan struct{} // the writer has ended and the connection is closed
 
 	// raw, for plain sockets, lets Write try one non-blocking write(2)
