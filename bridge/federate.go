@@ -146,10 +146,11 @@ func (fh fedHandler) RemoteRows(node string, added, removed []string) {
 }
 
 // NodeGone is told of a router that died or left (federation.NodeWatcher):
-// each part of the hub that holds state of it lets it go.
+// each part of the hub that holds state of it lets it go. (Shared
+// subscriptions hold none: what was spooled for the router comes back
+// through Returned.)
 func (fh fedHandler) NodeGone(node string) {
 	fh.h.rpcNodeGone(node)
-	fh.h.shareNodeGone(node)
 	fh.h.sessionNodeGone(node)
 }
 

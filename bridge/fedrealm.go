@@ -31,8 +31,19 @@ type WAMPRealms interface {
 func (h *Hub) ConnectRealms(w WAMPRealms) { h.realms.Store(&w) }
 
 // realmURI is uri of realm as the link routes it.
-func realmURI(realm, uri string) string {
-	return "#" + hex.EncodeToString([]byte(realm)) + "." + uri
+func (h *Hub) realmURI(realm, uri string) string {
+	return h.realmPrefix(realm) + uri
+}
+
+// realmPrefix is "#" + the realm in hex + ".", computed once per realm:
+// every publication of a non-bridged realm needs it.
+func (h *Hub) realmPrefix(realm string) string {
+	if p, ok := h.realmPrefixes.Load(realm); ok {
+		return p.(string)
+	}
+	p := "#" + hex.EncodeToString([]byte(realm)) + "."
+	h.realmPrefixes.Store(realm, p)
+	return p
 }
 
 // RealmPublished is handed every authorized publication of a realm that is
@@ -43,7 +54,7 @@ func (h *Hub) RealmPublished(m WAMPMessage) {
 	if f == nil || m.Realm == "" {
 		return
 	}
-	key := realmURI(m.Realm, m.URI)
+	key := h.realmURI(m.Realm, m.URI)
 	if w, ok := (*f).(wanter); ok && !w.Wants("", key) {
 		return
 	}
@@ -61,7 +72,7 @@ func (h *Hub) RealmPublished(m WAMPMessage) {
 func (h *Hub) RealmSubscribed(realm string, p Pattern) {
 	if f := h.fed.Load(); f != nil {
 		p = normalize(p)
-		(*f).AddRoute(federation.Route{Proto: federation.ProtoWAMP, Filter: realmURI(realm, p.URI), Match: p.Match})
+		(*f).AddRoute(federation.Route{Proto: federation.ProtoWAMP, Filter: h.realmURI(realm, p.URI), Match: p.Match})
 	}
 }
 
@@ -70,7 +81,7 @@ func (h *Hub) RealmSubscribed(realm string, p Pattern) {
 func (h *Hub) RealmUnsubscribed(realm string, p Pattern) {
 	if f := h.fed.Load(); f != nil {
 		p = normalize(p)
-		(*f).RemoveRoute(federation.Route{Proto: federation.ProtoWAMP, Filter: realmURI(realm, p.URI), Match: p.Match})
+		(*f).RemoveRoute(federation.Route{Proto: federation.ProtoWAMP, Filter: h.realmURI(realm, p.URI), Match: p.Match})
 	}
 }
 

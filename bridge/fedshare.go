@@ -304,8 +304,6 @@ func (h *Hub) shareReturned(node string, bodies [][]byte) {
 	}
 }
 
-func (h *Hub) shareNodeGone(node string) {}
-
 // Returned implements federation.Returner.
 func (fh fedHandler) Returned(node string, bodies [][]byte) { fh.h.shareReturned(node, bodies) }
 

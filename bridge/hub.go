@@ -156,6 +156,9 @@ type Hub struct {
 	fed    atomic.Pointer[Federation]
 	crpc   atomic.Pointer[clusterRPC] // nil without cluster-wide RPC
 	realms atomic.Pointer[WAMPRealms] // delivers other routers' publications of non-bridged realms
+	// realmPrefixes caches each non-bridged realm's route key prefix
+	// (fedrealm.go); realms are few and fixed by the configuration.
+	realmPrefixes sync.Map
 
 	invocationID atomic.Uint64 // names invocations of MQTT callees: $rpc-reply/<id>
 
