@@ -358,8 +358,16 @@ func (h *Hub) ForwardMQTTSession(clientID string, m MQTTInflight) {
 		mv.pending = append(mv.pending, body)
 		return
 	}
-	if link == nil || mv == nil || !link.SendTo(mv.dest, body, true) {
-		h.warn("message for a moved MQTT session not forwarded", "client", clientID, "topic", m.Message.Topic)
+	dest := ""
+	if mv != nil {
+		dest = mv.dest
+	} else if w, ok := h.sess.went[clientID]; ok && time.Since(w.at) <= 3*h.sess.forwardMax {
+		// Forwarding just ended, and the engine still handed one over: it
+		// goes where the session went.
+		dest = w.dest
+	}
+	if link == nil || dest == "" || !link.SendTo(dest, body, true) {
+		h.warn("message for a moved MQTT session not forwarded", "client", clientID, "topic", m.Message.Topic, "router", dest)
 	}
 }
 
