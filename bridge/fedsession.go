@@ -386,6 +386,15 @@ func (h *Hub) HandOverMQTTSessions(ctx context.Context) {
 	h.sess.mu.Lock()
 	h.sess.draining = true
 	h.sess.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(h.sess.ctx, cancel)
+	defer stop()
+	// Sessions exported before (a client that left for another router a
+	// moment ago, or at the start of this drain) still forward what other
+	// routers route here for them: the drain waits for their barriers too,
+	// or the messages those routers sent here meanwhile die with this link.
+	defer h.waitExports(ctx)
 	ids := ms.PersistentSessions()
 	if len(ids) == 0 {
 		return
@@ -395,10 +404,6 @@ func (h *Hub) HandOverMQTTSessions(ctx context.Context) {
 		h.log.Warn("draining: no other live router to hand MQTT sessions to; they end with this router", "sessions", len(ids))
 		return
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(h.sess.ctx, cancel)
-	defer stop()
 	var wg sync.WaitGroup
 	moved := 0
 	for _, id := range ids {
@@ -435,10 +440,40 @@ func (h *Hub) HandOverMQTTSessions(ctx context.Context) {
 	wg.Wait()
 }
 
-// exportTo exports a session and records that it forwards to dest.
+// waitExports waits until no exported session forwards any more, or ctx
+// ends.
+func (h *Hub) waitExports(ctx context.Context) {
+	for {
+		h.sess.mu.Lock()
+		var gone chan struct{}
+		for _, mv := range h.sess.exports {
+			gone = mv.gone
+			break
+		}
+		h.sess.mu.Unlock()
+		if gone == nil {
+			return
+		}
+		select {
+		case <-gone:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// exportTo exports a session and records that it forwards to dest. A
+// session exported already (the drain and a request for it race, or two
+// requests) is not exported again, and the first export's record stays:
+// the loser must not end the winner's forwarding. (A session that came
+// back here has no record: sessionArrived cleared it.)
 func (h *Hub) exportTo(ms MQTTSessions, id, dest string) (*movedSession, MQTTSession, bool) {
 	mv := &movedSession{dest: dest, routed: make(chan int64, 1), gone: make(chan struct{})}
 	h.sess.mu.Lock()
+	if h.sess.moved[id] != nil {
+		h.sess.mu.Unlock()
+		return mv, MQTTSession{}, false
+	}
 	h.sess.nextReq++
 	mv.token = h.sess.nextReq
 	h.sess.setMovedLocked(id, mv) // before the export: what reaches it from now on is forwarded
@@ -702,9 +737,14 @@ func (h *Hub) sessionFromRouter(origin string, body []byte) {
 // waits for it: the request it answers, or (a session handed over by a
 // draining router, request 0) a request for the same client id.
 func (h *Hub) sessionArrived(link sessionLink, ms MQTTSessions, origin string, m sessionWire) {
+	// The export of this session that forwarded from here before it came
+	// back ends with the import; one made after the import (a router asked
+	// for it meanwhile) is another's and stays.
+	var before *movedSession
 	if m.session != nil {
 		h.sess.mu.Lock()
 		delete(h.sess.went, m.session.ClientID) // it is here again
+		before = h.sess.moved[m.session.ClientID]
 		h.sess.mu.Unlock()
 		ms.ImportSession(*m.session)
 		if m.token != 0 {
@@ -734,7 +774,9 @@ func (h *Hub) sessionArrived(link sessionLink, ms MQTTSessions, origin string, m
 	var arrived []chan struct{}
 	if m.session != nil {
 		id := m.session.ClientID
-		h.sess.clearMovedLocked(id, nil) // it is here again: an older export's forwarding must not end it
+		if before != nil {
+			h.sess.clearMovedLocked(id, before) // it is here again: the older export's forwarding must not end it
+		}
 		arrived = h.sess.arrived[id]
 		delete(h.sess.arrived, id)
 	}

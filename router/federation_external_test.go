@@ -101,7 +101,11 @@ func startRouterProc(t *testing.T, bin, redisURL, name string, env ...string) *r
 		}
 		if t.Failed() {
 			p.mu.Lock()
-			t.Logf("--- router %s log (last 40 lines) ---\n%s", name, strings.Join(tail(p.log, 40), "\n"))
+			n := 40
+			if v, err := strconv.Atoi(os.Getenv("JUNCTION_TEST_LOG_LINES")); err == nil {
+				n = v
+			}
+			t.Logf("--- router %s log (last %d lines) ---\n%s", name, n, strings.Join(tail(p.log, n), "\n"))
 			p.mu.Unlock()
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,6 +66,18 @@ func connectV5(t testing.TB, rawURL, clientID string, mutate func(*autopaho.Clie
 	if mutate != nil {
 		mutate(&cfg)
 	}
+	// autopaho releases AwaitConnection before it calls OnConnectionUp:
+	// the caller's callback (which records session present, say) has run
+	// when connectV5 returns.
+	up := make(chan struct{})
+	var once sync.Once
+	onUp := cfg.OnConnectionUp
+	cfg.OnConnectionUp = func(cm *autopaho.ConnectionManager, ack *paho.Connack) {
+		if onUp != nil {
+			onUp(cm, ack)
+		}
+		once.Do(func() { close(up) })
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	cm, err := autopaho.NewConnection(context.Background(), cfg)
@@ -73,6 +86,11 @@ func connectV5(t testing.TB, rawURL, clientID string, mutate func(*autopaho.Clie
 	}
 	if err := cm.AwaitConnection(ctx); err != nil {
 		t.Fatalf("%s: connecting to %s: %v", clientID, rawURL, err)
+	}
+	select {
+	case <-up:
+	case <-ctx.Done():
+		t.Fatalf("%s: OnConnectionUp not called", clientID)
 	}
 	c.cm = cm
 	t.Cleanup(func() {
