@@ -8,7 +8,7 @@ NODE_DIR  := router/testdata/node
 APT_PKGS  := mosquitto mosquitto-clients redis-server haproxy python3-autobahn python3-msgpack python3-cbor2 python3-nacl
 BENCHTIME ?= 3s
 
-.PHONY: build run test deps deps-apt deps-node bench fuzz lint clean
+.PHONY: build run test deps deps-apt deps-node deps-browser bench fuzz lint clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/junction ./cmd/junction
@@ -17,9 +17,9 @@ run: build
 	./bin/junction serve
 
 # deps installs the real clients (and the real redis-server, with redis-cli,
-# and haproxy, for federation and examples/cluster) the tests drive, skipping
-# what is there.
-deps: deps-apt deps-node
+# and haproxy, for federation and examples/cluster; and Chromium, for the
+# chat example's browser test) the tests drive, skipping what is there.
+deps: deps-apt deps-node deps-browser
 
 deps-apt:
 	@missing=""; \
@@ -34,9 +34,19 @@ deps-apt:
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
+# The Node clients; also the browser bundles examples/chat/web/vendor links to.
 deps-node:
-	@if [ ! -d $(NODE_DIR)/node_modules/mqtt ] || [ ! -d $(NODE_DIR)/node_modules/autobahn ]; then \
+	@if [ ! -d $(NODE_DIR)/node_modules/mqtt ] || [ ! -d $(NODE_DIR)/node_modules/autobahn ] || \
+		[ ! -d $(NODE_DIR)/node_modules/autobahn-browser ]; then \
 		cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error; \
+	fi
+
+# Debian's Chromium, which router/chat_browser_test.go drives headless.
+deps-browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "installing: chromium"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
 	fi
 
 test: deps

@@ -54,6 +54,7 @@ type HTTPConfig struct {
 	Universal      bool      `yaml:"universal"`
 	AllowedOrigins []string  `yaml:"allowed_origins"`
 	TLS            TLSConfig `yaml:"tls"`
+	Static         string    `yaml:"static"` // a directory served at /; "": off
 }
 
 // MQTTConfig is the MQTT-over-TCP listener and MQTT session limits.
@@ -371,6 +372,13 @@ func (c *Config) Validate() error {
 		}
 	}
 	checkTLS("http.tls", c.HTTP.TLS)
+	if d := c.HTTP.Static; d != "" {
+		if st, err := os.Stat(d); err != nil {
+			bad("http.static", "%v", err)
+		} else if !st.IsDir() {
+			bad("http.static", "%q is not a directory", d)
+		}
+	}
 	if c.MQTT.Listen != "" {
 		if err := checkAddr(c.MQTT.Listen); err != nil {
 			bad("mqtt.listen", "want host:port or \"\", got %q", c.MQTT.Listen)

@@ -3,7 +3,10 @@ package router
 import (
 	"crypto/tls"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
+	"path"
 	"strings"
 
 	"github.com/gorilla/websocket"
@@ -44,7 +47,57 @@ func (r *Router) handler() http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc(r.cfg.HTTP.WSPath, r.handleWebSocket)
+	if r.cfg.HTTP.Static != "" {
+		// "/" is the least specific pattern: the ones above keep their paths.
+		mux.Handle("/", staticHandler(r.cfg.HTTP.Static))
+	}
 	return mux
+}
+
+// staticHandler serves the files under dir (http.static) for GET and HEAD.
+// A directory is served by its index.html and is never listed; a name that
+// starts with "." (.git, .env) is not served; ".." cannot leave dir.
+// Symbolic links inside dir are followed: whoever can place them can also
+// copy the files.
+func staticHandler(dir string) http.Handler {
+	files := http.FileServerFS(staticFS{os.DirFS(dir)})
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodGet && req.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		files.ServeHTTP(w, req)
+	})
+}
+
+// staticFS hides dot names and directories without an index.html, so that
+// http.FileServerFS neither serves the one nor lists the other.
+type staticFS struct{ fsys fs.FS }
+
+func (s staticFS) Open(name string) (fs.File, error) {
+	for _, part := range strings.Split(name, "/") {
+		if strings.HasPrefix(part, ".") && part != "." {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+		}
+	}
+	f, err := s.fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	if st.IsDir() {
+		if _, err := fs.Stat(s.fsys, path.Join(name, "index.html")); err != nil {
+			_ = f.Close()
+			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+		}
+	}
+	return f, nil
 }
 
 // handleWebSocket negotiates the protocol from the client's subprotocol offer

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -294,6 +295,10 @@ func (r *Router) Start() error {
 		"health", fmt.Sprintf("%s://%s/healthz", scheme, httpLn.Addr()),
 		"metrics", fmt.Sprintf("%s://%s/metrics", scheme, httpLn.Addr()),
 		"universal", r.cfg.HTTP.Universal, "tls", r.cfg.HTTP.TLS.Enabled())
+	if d := r.cfg.HTTP.Static; d != "" {
+		abs, _ := filepath.Abs(d)
+		r.log.Info("serving static files", "dir", abs, "url", fmt.Sprintf("%s://%s/", scheme, httpLn.Addr()))
+	}
 	if mqttLn != nil {
 		r.goConn(func() { r.acceptLoop(mqttLn, r.handleMQTT) })
 		r.log.Info("listening", "listener", "mqtt", "address", mqttLn.Addr().String(), "tls", r.cfg.MQTT.TLS.Enabled())
