@@ -49,6 +49,9 @@ func (h *Hub) ConnectFederation(f Federation) { h.fed.Store(&f) }
 // MQTTSubscribed tells the hub that an MQTT filter has its first subscriber
 // on this router.
 func (h *Hub) MQTTSubscribed(filter string) {
+	if !h.policy.route(filter) {
+		return
+	}
 	if f := h.fed.Load(); f != nil {
 		(*f).AddRoute(federation.Route{Proto: federation.ProtoMQTT, Filter: filter})
 	}
@@ -58,20 +61,18 @@ func (h *Hub) MQTTSubscribed(filter string) {
 // MQTTUnsubscribed tells the hub that an MQTT filter lost its last
 // subscriber on this router.
 func (h *Hub) MQTTUnsubscribed(filter string) {
+	if !h.policy.route(filter) {
+		return
+	}
 	if f := h.fed.Load(); f != nil {
 		(*f).RemoveRoute(federation.Route{Proto: federation.ProtoMQTT, Filter: filter})
 	}
 	h.share.local(filter, false)
 }
 
-// federateMQTT hands a local MQTT publication to the link.
-func (h *Hub) federateMQTT(f Federation, m MQTTMessage) {
-	uri := ""
-	if !h.cfg.NoPubSub {
-		if u, _, ok := h.mapper.ToWAMP(m.Topic); ok {
-			uri = u
-		}
-	}
+// federateMQTT hands a local MQTT publication to the link, with its URI
+// in the bridged realm ("" when it is not bridged).
+func (h *Hub) federateMQTT(f Federation, m MQTTMessage, uri string) {
 	var body []byte
 	if w, ok := f.(wanter); !ok || w.Wants(m.Topic, uri) {
 		body = EncodeMQTT(m)
@@ -89,37 +90,31 @@ func (h *Hub) federateMQTT(f Federation, m MQTTMessage) {
 	}
 }
 
-// federateWAMP hands a local WAMP publication to the link.
-func (h *Hub) federateWAMP(f Federation, m WAMPMessage) {
-	topic, mode, bridged := "", ModeAuto, false
-	if !h.cfg.NoPubSub {
-		topic, mode, bridged = h.mapper.ToMQTT(m.URI)
-		if !bridged {
-			topic = ""
-		}
-	}
-	if w, ok := f.(wanter); !ok || w.Wants(topic, m.URI) {
+// federateWAMP hands a local WAMP publication of the bridged realm to the
+// link, with its MQTT topic when it is bridged.
+func (h *Hub) federateWAMP(f Federation, m WAMPMessage, to toMQTT) {
+	if w, ok := f.(wanter); !ok || w.Wants(to.topic, m.URI) {
 		body, err := EncodeWAMP(m)
 		if err != nil {
 			h.cfg.Metrics.Unmapped("payload")
 			h.warn("WAMP event not sent to other routers: its payload cannot be encoded", "uri", m.URI, "error", err)
 		} else {
-			f.Publish(federation.Message{Topic: topic, URI: m.URI, Reliable: m.Acknowledge, Body: body})
+			f.Publish(federation.Message{Topic: to.topic, URI: m.URI, Reliable: m.Acknowledge, Body: body})
 		}
 	}
-	if !m.Retain || !bridged {
+	if !m.Retain || !to.ok {
 		return
 	}
 	// The retained store is MQTT's: the log carries the MQTT form.
 	if len(m.Args) == 0 && len(m.Kwargs) == 0 {
-		f.Retain(topic, nil)
+		f.Retain(to.topic, nil)
 		return
 	}
-	p, err := ToMQTT(m.WAMPPayload, mode)
+	p, err := ToMQTT(m.WAMPPayload, to.mode)
 	if err != nil {
 		return // not bridged locally either; counted there
 	}
-	f.Retain(topic, EncodeMQTT(MQTTMessage{Topic: topic, MQTTPayload: p, QoS: h.cfg.QoS, Retain: true, V5: true}))
+	f.Retain(to.topic, EncodeMQTT(MQTTMessage{Topic: to.topic, MQTTPayload: p, QoS: h.cfg.QoS, Retain: true, V5: true}))
 }
 
 // fedHandler is the hub as the link's Handler.
@@ -174,7 +169,7 @@ func (fh fedHandler) Deliver(body []byte) {
 				h.warn("message from another router not delivered to MQTT", "topic", live.Topic, "error", err)
 			}
 		}
-		h.mqttToWAMP(live)
+		h.mqttToWAMP(live, h.mapMQTT(live.Topic))
 		return
 	}
 	m := *r.WAMP
@@ -189,7 +184,7 @@ func (fh fedHandler) Deliver(body []byte) {
 			h.warn("message from another router not delivered to WAMP", "uri", m.URI, "error", err)
 		}
 	}
-	h.wampToMQTTFrom(m, true)
+	h.wampToMQTTFrom(m, h.mapWAMP(m.URI), true)
 }
 
 // Retained applies a change of the cluster-wide retained log to the local

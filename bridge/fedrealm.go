@@ -46,27 +46,6 @@ func (h *Hub) realmPrefix(realm string) string {
 	return p
 }
 
-// RealmPublished is handed every authorized publication of a realm that is
-// not bridged to MQTT (m.Realm set): it goes to the other routers that
-// want it.
-func (h *Hub) RealmPublished(m WAMPMessage) {
-	f := h.fed.Load()
-	if f == nil || m.Realm == "" {
-		return
-	}
-	key := h.realmURI(m.Realm, m.URI)
-	if w, ok := (*f).(wanter); ok && !w.Wants("", key) {
-		return
-	}
-	body, err := EncodeWAMP(m)
-	if err != nil {
-		h.cfg.Metrics.Unmapped("payload")
-		h.warn("WAMP event not sent to other routers: its payload cannot be encoded", "realm", m.Realm, "uri", m.URI, "error", err)
-		return
-	}
-	(*f).Publish(federation.Message{URI: key, Reliable: m.Acknowledge, Body: body})
-}
-
 // RealmSubscribed tells the hub that a pattern of a realm that is not
 // bridged has its first subscriber here.
 func (h *Hub) RealmSubscribed(realm string, p Pattern) {

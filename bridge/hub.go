@@ -146,6 +146,7 @@ type Config struct {
 // handed its message to WAMP.
 type Hub struct {
 	cfg      Config
+	policy   policy // what the configuration says about routing (route.go)
 	mapper   *Mapper
 	interest *interest
 	log      *slog.Logger
@@ -199,7 +200,8 @@ func New(cfg Config) (*Hub, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	h := &Hub{cfg: cfg, mapper: m, interest: newInterest(), log: cfg.Logger.With("component", "bridge"),
-		rpcClients: map[*RPCClient]struct{}{}}
+		rpcClients: map[*RPCClient]struct{}{},
+		policy:     policy{realm: cfg.Realm, pubsub: !cfg.NoPubSub, rpc: cfg.RPC.Enabled}}
 	h.sess.init()
 	return h, nil
 }
@@ -229,36 +231,24 @@ func (h *Hub) Realm() string { return h.cfg.Realm }
 // Mapper returns the hub's topic mapping.
 func (h *Hub) Mapper() *Mapper { return h.mapper }
 
-// FromMQTT is handed every MQTT publication that passed authorization,
-// except those the hub itself injected. It goes to the other routers that
-// want it, then to local WAMP subscribers.
-func (h *Hub) FromMQTT(m MQTTMessage) {
-	if f := h.fed.Load(); f != nil {
-		h.federateMQTT(*f, m)
-	}
-	h.mqttToWAMP(m)
-}
-
 // mqttToWAMP delivers an MQTT publication, local or remote, to the WAMP
-// subscribers of this router.
-func (h *Hub) mqttToWAMP(m MQTTMessage) {
-	if h.interest.empty() {
-		return
+// subscribers of this router, under its mapping to (see mapMQTT); it
+// reports whether any WAMP subscription wanted it.
+func (h *Hub) mqttToWAMP(m MQTTMessage, to toWAMP) bool {
+	if !to.ok || h.interest.empty() {
+		return false
 	}
 	wp := h.wamp.Load()
-	if wp == nil {
-		return
+	if wp == nil || !h.interest.match(to.uri) {
+		return false
 	}
-	uri, mode, ok := h.mapper.ToWAMP(m.Topic)
-	if !ok || !h.interest.match(uri) {
-		return
-	}
+	uri, mode := to.uri, to.mode
 	payload, err := FromMQTT(m.MQTTPayload, m.V5, mode)
 	if err != nil {
 		h.cfg.Metrics.Unmapped("payload")
 		h.warn("MQTT message not bridged to WAMP: payload does not fit the rule's mode",
 			"topic", m.Topic, "mode", string(mode), "client", m.Publisher.ClientID, "error", err)
-		return
+		return false
 	}
 	out := WAMPMessage{URI: uri, WAMPPayload: payload, Retain: m.Retain}
 	if h.cfg.Authority.Discloses(m.Publisher, auth.ActionPublish, uri) {
@@ -267,72 +257,63 @@ func (h *Hub) mqttToWAMP(m MQTTMessage) {
 	if err := (*wp).Publish(out); err != nil {
 		h.cfg.Metrics.Unmapped("engine")
 		h.warn("MQTT message not bridged to WAMP", "topic", m.Topic, "error", err)
-		return
+		return false
 	}
 	h.cfg.Metrics.Bridged(MQTTToWAMP)
+	return true
 }
 
-// FromWAMP is handed every WAMP publication in the bridged realm that passed
-// authorization, except those the hub itself made. It goes to the other
-// routers that want it, then to local MQTT subscribers.
-func (h *Hub) FromWAMP(m WAMPMessage) {
-	if f := h.fed.Load(); f != nil {
-		h.federateWAMP(*f, m)
-	}
-	h.wampToMQTT(m)
-}
-
-// wampToMQTT delivers a WAMP publication, local or remote, to the MQTT
-// subscribers of this router (and stores it if it is a local retained one).
-func (h *Hub) wampToMQTT(m WAMPMessage) { h.wampToMQTTFrom(m, false) }
-
-// wampToMQTTFrom is wampToMQTT for a local (remote false) or another
-// router's publication: shared subscription groups are served by the
-// publisher's router's choice (fedshare.go).
-func (h *Hub) wampToMQTTFrom(m WAMPMessage, remote bool) {
+// wampToMQTTFrom delivers a WAMP publication of the bridged realm, local
+// (remote false) or another router's, to the MQTT subscribers of this
+// router under its mapping to (see mapWAMP), and stores it if it is a
+// local retained one. Shared subscription groups are served by the
+// publisher's router's choice (fedshare.go). It reports whether it was
+// handed to MQTT.
+func (h *Hub) wampToMQTTFrom(m WAMPMessage, to toMQTT, remote bool) bool {
 	mp := h.mqtt.Load()
-	if mp == nil || h.cfg.NoPubSub {
-		return
+	if mp == nil || !h.policy.pubsub {
+		return false
 	}
-	topic, mode, ok := h.mapper.ToMQTT(m.URI)
-	if !ok {
+	if !to.ok {
 		if m.Retain {
 			h.log.Debug("WAMP retained event not stored: its topic is not bridged", "uri", m.URI)
 		}
-		return
+		return false
 	}
+	topic, mode := to.topic, to.mode
 	if !m.Retain && !(*mp).HasSubscribers(topic) && (remote || !h.shareRemote(topic)) {
-		return
+		return false
 	}
 	payload, err := ToMQTT(m.WAMPPayload, mode)
 	if err != nil {
 		h.cfg.Metrics.Unmapped("payload")
 		h.warn("WAMP event not bridged to MQTT: payload does not fit the rule's mode",
 			"uri", m.URI, "mode", string(mode), "error", err)
-		return
+		return false
 	}
 	// Fixed header, topic and packet id, content type and format: an upper bound.
 	if size := len(payload.Payload) + len(topic) + len(payload.ContentType) + 16; h.cfg.MaxPacket > 0 && size > h.cfg.MaxPacket {
 		h.cfg.Metrics.Unmapped("too_large")
 		h.warn("WAMP event not bridged to MQTT: it would exceed the message size limit",
 			"uri", m.URI, "size", size, "limit", h.cfg.MaxPacket)
-		return
+		return false
 	}
 	out := MQTTMessage{Topic: topic, MQTTPayload: payload, QoS: h.cfg.QoS, Retain: m.Retain, V5: true}
 	out.Shares = h.shareScope(out, remote)
 	if err := (*mp).Publish(out); err != nil {
 		h.cfg.Metrics.Unmapped("engine")
 		h.warn("WAMP event not bridged to MQTT", "uri", m.URI, "error", err)
-		return
+		return false
 	}
 	h.cfg.Metrics.Bridged(WAMPToMQTT)
+	return true
 }
 
 // Subscribed tells the hub that a WAMP subscription pattern has its first
 // subscriber in the bridged realm.
 func (h *Hub) Subscribed(p Pattern) {
 	p = normalize(p)
-	if !h.cfg.NoPubSub {
+	if h.policy.pubsub {
 		h.interest.add(p)
 	}
 	if f := h.fed.Load(); f != nil {
@@ -362,7 +343,7 @@ func normalize(p Pattern) Pattern {
 func (h *Hub) Retained(p Pattern) []RetainedEvent {
 	p = normalize(p)
 	mp := h.mqtt.Load()
-	if mp == nil || h.cfg.NoPubSub {
+	if mp == nil || !h.policy.pubsub {
 		return nil
 	}
 	filter := h.mapper.Subtrees(p)

@@ -67,15 +67,15 @@ func TestHubCarriesOnlyWhatTheOtherSideWants(t *testing.T) {
 	h, m, w, met := newTestHub(t, []Rule{{MQTT: "cams/#", Payload: ModeRaw}, {MQTT: "j/#", Payload: ModeJSON}}, true)
 	pub := auth.Identity{AuthID: "dev", Role: "device", ClientID: "c1"}
 
-	h.FromMQTT(MQTTMessage{Topic: "a/b", MQTTPayload: MQTTPayload{Payload: []byte("1")}, Publisher: pub})
+	publishMQTT(h, MQTTMessage{Topic: "a/b", MQTTPayload: MQTTPayload{Payload: []byte("1")}, Publisher: pub})
 	if len(w.published) != 0 {
 		t.Fatal("mapped with no WAMP interest")
 	}
 	h.Subscribed(Pattern{URI: "a.", Match: MatchPrefix})
 	h.Subscribed(Pattern{URI: "j.x"})
-	h.FromMQTT(MQTTMessage{Topic: "a/b", MQTTPayload: MQTTPayload{Payload: []byte("1")}, Publisher: pub})
-	h.FromMQTT(MQTTMessage{Topic: "z/b", MQTTPayload: MQTTPayload{Payload: []byte("1")}, Publisher: pub}) // no interest
-	h.FromMQTT(MQTTMessage{Topic: "j/x", MQTTPayload: MQTTPayload{Payload: []byte("not json")}})          // json mode: refused
+	publishMQTT(h, MQTTMessage{Topic: "a/b", MQTTPayload: MQTTPayload{Payload: []byte("1")}, Publisher: pub})
+	publishMQTT(h, MQTTMessage{Topic: "z/b", MQTTPayload: MQTTPayload{Payload: []byte("1")}, Publisher: pub}) // no interest
+	publishMQTT(h, MQTTMessage{Topic: "j/x", MQTTPayload: MQTTPayload{Payload: []byte("not json")}})          // json mode: refused
 	want := []WAMPMessage{{URI: "a.b", WAMPPayload: WAMPPayload{Args: []any{int64(1)}},
 		Disclose: &Disclosed{AuthID: "dev", AuthRole: "device", ClientID: "c1"}}}
 	if !reflect.DeepEqual(w.published, want) {
@@ -85,20 +85,20 @@ func TestHubCarriesOnlyWhatTheOtherSideWants(t *testing.T) {
 		t.Errorf("metrics %v %v", met.bridged, met.failed)
 	}
 	h.Unsubscribed(Pattern{URI: "a.", Match: MatchPrefix})
-	h.FromMQTT(MQTTMessage{Topic: "a/c", MQTTPayload: MQTTPayload{Payload: []byte("1")}})
+	publishMQTT(h, MQTTMessage{Topic: "a/c", MQTTPayload: MQTTPayload{Payload: []byte("1")}})
 	if len(w.published) != 1 {
 		t.Error("mapped after the last WAMP subscriber left")
 	}
 
 	// WAMP → MQTT: only with an MQTT subscriber, or to be retained.
-	h.FromWAMP(WAMPMessage{URI: "x.y", WAMPPayload: WAMPPayload{Args: []any{"on"}}})
+	publishWAMP(h, WAMPMessage{URI: "x.y", WAMPPayload: WAMPPayload{Args: []any{"on"}}})
 	m.subs["x/y"] = true
-	h.FromWAMP(WAMPMessage{URI: "x.y", WAMPPayload: WAMPPayload{Args: []any{"on"}}})
-	h.FromWAMP(WAMPMessage{URI: "r.s", WAMPPayload: WAMPPayload{Args: []any{"kept"}}, Retain: true})
-	h.FromWAMP(WAMPMessage{URI: "cams.1", WAMPPayload: WAMPPayload{Args: []any{int64(1)}}, Retain: true}) // raw: refused
-	h.FromWAMP(WAMPMessage{URI: "wamp.session.on_join", Retain: true})
+	publishWAMP(h, WAMPMessage{URI: "x.y", WAMPPayload: WAMPPayload{Args: []any{"on"}}})
+	publishWAMP(h, WAMPMessage{URI: "r.s", WAMPPayload: WAMPPayload{Args: []any{"kept"}}, Retain: true})
+	publishWAMP(h, WAMPMessage{URI: "cams.1", WAMPPayload: WAMPPayload{Args: []any{int64(1)}}, Retain: true}) // raw: refused
+	publishWAMP(h, WAMPMessage{URI: "wamp.session.on_join", Retain: true})
 	h.cfg.MaxPacket = 32
-	h.FromWAMP(WAMPMessage{URI: "x.y", WAMPPayload: WAMPPayload{Args: []any{"longer than eight"}}}) // too large
+	publishWAMP(h, WAMPMessage{URI: "x.y", WAMPPayload: WAMPPayload{Args: []any{"longer than eight"}}}) // too large
 	if met.failed["too_large"] != 1 {
 		t.Errorf("oversized payload: failures %v", met.failed)
 	}
@@ -126,4 +126,16 @@ func TestHubRetainedAsWAMPEvents(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Retained = %+v, want %+v", got, want)
 	}
+}
+
+// publishMQTT and publishWAMP hand the hub a local client's publication,
+// as the engines do.
+func publishMQTT(h *Hub, m MQTTMessage) Route {
+	r, _ := h.Publish(Publication{MQTT: &m})
+	return r
+}
+
+func publishWAMP(h *Hub, m WAMPMessage) Route {
+	r, _ := h.Publish(Publication{WAMP: &m, Realm: h.Realm()})
+	return r
 }

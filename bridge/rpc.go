@@ -452,7 +452,7 @@ func (c *RPCClient) reply(req request, r Result) {
 	// A publication like any other: subscribers on other routers get it too.
 	if f := c.hub.fed.Load(); f != nil {
 		m.Publisher = c.id
-		c.hub.federateMQTT(*f, m)
+		c.hub.federateMQTT(*f, m, c.hub.mapMQTT(m.Topic).uri)
 	}
 }
 

@@ -1,7 +1,3 @@
-// Package bridge is the hub of Junction: the canonical message model and the
-// only code that decides where a message goes next (the other protocol, other
-// routers). Topic mapping lives here; routing between the protocols arrives
-// with the bridge itself.
 package bridge
 
 import (

@@ -11,40 +11,68 @@ import (
 	"github.com/junctionmq/junction/bridge"
 )
 
-// Bridge is the hub as the MQTT side sees it; *bridge.Hub implements it.
-type Bridge interface {
-	FromMQTT(bridge.MQTTMessage)
+// Hub is where every authorized publication goes; *bridge.Hub implements
+// it. The hub decides where it goes besides this router's MQTT
+// subscribers (bridge/route.go): a call, the other protocol, other routers.
+type Hub interface {
+	Publish(bridge.Publication) (bridge.Route, error)
 }
 
-// bridgeHook hands the hub every publication that passed authorization. It is
+// hubHook hands the hub every publication that passed authorization. It is
 // added after the auth hook, whose refusals stop mochi's OnPublish chain, and
 // runs on the publisher's goroutine before mochi acknowledges QoS 1 and 2:
-// the PUBACK or PUBREC says the hub has the message.
-type bridgeHook struct {
+// the PUBACK or PUBREC says the hub has the message. When the hub took it
+// as a call or an answer, mochi delivers it to no subscriber, and an MQTT 5
+// QoS 1/2 publisher learns a refusal from its reason code.
+type hubHook struct {
 	mochi.HookBase
-	bridge Bridge
-	auth   *authHook
+	hub  Hub
+	auth *authHook
+	rpc  *rpcHook // nil without RPC
 }
 
-func (h *bridgeHook) ID() string           { return "junction-bridge" }
-func (h *bridgeHook) Provides(b byte) bool { return b == mochi.OnPublish }
+func (h *hubHook) ID() string           { return "junction-hub" }
+func (h *hubHook) Provides(b byte) bool { return b == mochi.OnPublish }
 
-func (h *bridgeHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+func (h *hubHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline { // the hub's own publications, and nothing else, come inline
 		return pk, nil
 	}
-	m := bridge.MQTTMessage{
-		Topic:       pk.TopicName,
-		MQTTPayload: payloadOf(pk),
-		QoS:         pk.FixedHeader.Qos,
-		Retain:      pk.FixedHeader.Retain,
-		V5:          cl.Properties.ProtocolVersion == 5,
-	}
+	m := messageOf(cl, pk)
 	if s := h.auth.session(cl); s != nil {
 		m.Publisher = s.id
 	}
-	h.bridge.FromMQTT(m)
-	return pk, nil
+	p := bridge.Publication{MQTT: &m}
+	if h.rpc != nil {
+		p.Caller = rpcCaller{h.rpc, cl}
+	}
+	route, err := h.hub.Publish(p)
+	if route&bridge.RouteRPC == 0 {
+		return pk, nil
+	}
+	return pk, h.rpc.answer(cl, pk, err)
+}
+
+// rpcCaller is a client's RPC state, made when it first calls.
+type rpcCaller struct {
+	h  *rpcHook
+	cl *mochi.Client
+}
+
+func (c rpcCaller) Call(m bridge.MQTTMessage) error {
+	rc := c.h.client(c.cl)
+	if rc == nil {
+		return bridge.ErrNoCaller
+	}
+	return rc.Call(m)
+}
+
+func (c rpcCaller) Reply(m bridge.MQTTMessage) error {
+	rc := c.h.client(c.cl)
+	if rc == nil {
+		return bridge.ErrNoCaller
+	}
+	return rc.Reply(m)
 }
 
 func payloadOf(pk packets.Packet) bridge.MQTTPayload {

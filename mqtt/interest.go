@@ -1,13 +1,10 @@
 package mqtt
 
 import (
-	"strings"
 	"sync"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
-
-	"github.com/junctionmq/junction/bridge"
 )
 
 // Interest is told when an MQTT filter gains its first subscriber on this
@@ -21,21 +18,20 @@ type Interest interface {
 // interestHook keeps, per filter, the sessions that subscribe to it: a
 // session counts from its SUBSCRIBE until it unsubscribes or the session
 // ends (its connection, for a clean session; its expiry, for a persistent
-// one, which still gets messages while away). $SYS filters, and $rpc/ ones
-// when RPC is on, are not interest in publications.
+// one, which still gets messages while away). Every filter counts: the hub
+// decides which are routes (not $SYS, nor $rpc/ registrations).
 type interestHook struct {
 	mochi.HookBase
 	interest Interest
 	server   *mochi.Server
-	rpc      bool
 
 	mu       sync.Mutex
 	byFilter map[string]map[string]struct{} // filter → client ids
 	byClient map[string]map[string]struct{} // client id → filters
 }
 
-func newInterestHook(i Interest, s *mochi.Server, rpc bool) *interestHook {
-	return &interestHook{interest: i, server: s, rpc: rpc,
+func newInterestHook(i Interest, s *mochi.Server) *interestHook {
+	return &interestHook{interest: i, server: s,
 		byFilter: map[string]map[string]struct{}{}, byClient: map[string]map[string]struct{}{}}
 }
 
@@ -49,10 +45,6 @@ func (h *interestHook) Provides(b byte) bool {
 	return false
 }
 
-func (h *interestHook) counts(filter string) bool {
-	return !strings.HasPrefix(filter, "$SYS") && !(h.rpc && bridge.IsRPCTopic(filter))
-}
-
 // OnSubscribed counts the filters the SUBACK grants.
 func (h *interestHook) OnSubscribed(cl *mochi.Client, pk packets.Packet, reasonCodes []byte) {
 	if cl.Net.Inline {
@@ -61,7 +53,7 @@ func (h *interestHook) OnSubscribed(cl *mochi.Client, pk packets.Packet, reasonC
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for i, sub := range pk.Filters {
-		if i < len(reasonCodes) && reasonCodes[i] < packets.ErrUnspecifiedError.Code && h.counts(sub.Filter) {
+		if i < len(reasonCodes) && reasonCodes[i] < packets.ErrUnspecifiedError.Code {
 			h.addLocked(cl.ID, sub.Filter)
 		}
 	}

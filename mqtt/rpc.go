@@ -21,12 +21,12 @@ type RPC interface {
 	RPCClient(id auth.Identity, v5 bool) *bridge.RPCClient
 }
 
-// rpcHook makes "$rpc/..." MQTT traffic into RPC (see bridge/rpc.go): a
-// publish there is a call, a publish to "$rpc-reply/..." a callee's answer,
-// a subscription a registration. Such publishes are acknowledged and never
-// delivered as publications. It runs after the auth hook, which checks
-// register permission on $rpc/ subscriptions (SUBACK 0x87); the call
-// permission is the hub's to check.
+// rpcHook keeps MQTT clients' RPC state (see bridge/rpc.go): a
+// subscription to "$rpc/..." is a registration; the hub decides that a
+// publish there is a call and one to "$rpc-reply/..." a callee's answer
+// (hubHook hands it over; answer turns the outcome into a reason code). It
+// runs after the auth hook, which checks register permission on $rpc/
+// subscriptions (SUBACK 0x87); the call permission is the hub's to check.
 type rpcHook struct {
 	mochi.HookBase
 	rpc     RPC
@@ -54,7 +54,7 @@ func (h *rpcHook) ID() string { return "junction-rpc" }
 
 func (h *rpcHook) Provides(b byte) bool {
 	switch b {
-	case mochi.OnPublish, mochi.OnSubscribed, mochi.OnUnsubscribed, mochi.OnSessionEstablish,
+	case mochi.OnSubscribed, mochi.OnUnsubscribed, mochi.OnSessionEstablish,
 		mochi.OnSessionEstablished, mochi.OnDisconnect:
 		return true
 	}
@@ -77,28 +77,17 @@ func (h *rpcHook) client(cl *mochi.Client) *bridge.RPCClient {
 	return e.rc
 }
 
-// OnPublish takes calls and answers. Whatever the outcome, the message is
-// not delivered to subscribers; MQTT 5 QoS 1 and 2 publishers learn a
-// refusal from their PUBACK or PUBREC reason code.
-func (h *rpcHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
-	if cl.Net.Inline || !bridge.IsRPCTopic(pk.TopicName) {
-		return pk, nil
+// answer is what mochi's OnPublish chain returns for a call or an answer
+// the hub took (err its outcome). Whatever the outcome, the message is not
+// delivered to subscribers; MQTT 5 QoS 1 and 2 publishers learn a refusal
+// from their PUBACK or PUBREC reason code.
+func (h *rpcHook) answer(cl *mochi.Client, pk packets.Packet, err error) error {
+	if err == nil || errors.Is(err, bridge.ErrNoCaller) {
+		return packets.CodeSuccessIgnore
 	}
-	rc := h.client(cl)
-	if rc == nil {
-		return pk, packets.CodeSuccessIgnore
-	}
-	m := messageOf(cl, pk)
-	var err error
 	kind := "call"
 	if strings.HasPrefix(pk.TopicName, bridge.RPCReplyPrefix) {
 		kind = "result"
-		err = rc.Reply(m)
-	} else {
-		err = rc.Call(m)
-	}
-	if err == nil {
-		return pk, packets.CodeSuccessIgnore
 	}
 	code := packets.ErrUnspecifiedError
 	switch {
@@ -124,9 +113,9 @@ func (h *rpcHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet
 		h.warn("MQTT RPC "+kind+" failed", "client", cl.ID, "topic", pk.TopicName, "reason", err)
 	}
 	if cl.Properties.ProtocolVersion < 5 || pk.FixedHeader.Qos == 0 {
-		return pk, packets.CodeSuccessIgnore // nothing to answer with; delivered to no one
+		return packets.CodeSuccessIgnore // nothing to answer with; delivered to no one
 	}
-	return pk, code
+	return code
 }
 
 // messageOf is an MQTT publish in the hub's terms, with its request and

@@ -65,7 +65,7 @@ type Config struct {
 	DefaultRealm     string   // the realm of clients whose identity names none
 	TokenCookie      string   // the cookie that may carry a browser's JWT
 	CertAuthID       string   // cn or san: the authid of a TLS client certificate
-	Bridge           Bridge   // nil: nothing is bridged to WAMP
+	Hub              Hub      // nil: publications stay in MQTT on this router
 	RPC              RPC      // nil: $rpc/ topics are ordinary topics
 	Interest         Interest // nil: nobody is told of MQTT subscriptions (no federation)
 	Sessions         Sessions // nil: persistent sessions stay on this router (session.go)
@@ -150,18 +150,25 @@ func New(cfg Config) (*Server, error) {
 	if err := m.AddHook(ah, nil); err != nil {
 		return nil, fmt.Errorf("mqtt hook: %w", err)
 	}
+	var rh *rpcHook
 	if cfg.RPC != nil {
-		// After the auth hook (register permission, sessions), before the
-		// bridge: RPC publishes end here.
-		rh := &rpcHook{rpc: cfg.RPC, auth: ah, server: m, metrics: cfg.Metrics, log: log, clients: map[string]*rpcEntry{}}
+		// After the auth hook (register permission, sessions).
+		rh = &rpcHook{rpc: cfg.RPC, auth: ah, server: m, metrics: cfg.Metrics, log: log, clients: map[string]*rpcEntry{}}
 		if err := m.AddHook(rh, nil); err != nil {
+			return nil, fmt.Errorf("mqtt hook: %w", err)
+		}
+	}
+	if cfg.Hub != nil {
+		// After the auth hook: a publication it refuses never reaches the
+		// hub. Before the share hook: a call the hub took is no publication.
+		if err := m.AddHook(&hubHook{hub: cfg.Hub, auth: ah, rpc: rh}, nil); err != nil {
 			return nil, fmt.Errorf("mqtt hook: %w", err)
 		}
 	}
 	var ih *interestHook
 	if cfg.Interest != nil {
 		// After the RPC hook, which may still refuse a granted $rpc/ filter.
-		ih = newInterestHook(cfg.Interest, m, cfg.RPC != nil)
+		ih = newInterestHook(cfg.Interest, m)
 		if err := m.AddHook(ih, nil); err != nil {
 			return nil, fmt.Errorf("mqtt hook: %w", err)
 		}
@@ -171,12 +178,6 @@ func New(cfg Config) (*Server, error) {
 		s.sess = &sessionHook{sessions: cfg.Sessions, server: m, auth: ah, interest: ih,
 			moved: map[string]*mochi.Client{}, claims: map[string]*mochi.Client{}}
 		if err := m.AddHook(s.sess, nil); err != nil {
-			return nil, fmt.Errorf("mqtt hook: %w", err)
-		}
-	}
-	if cfg.Bridge != nil {
-		// After the auth hook: a publication it refuses never reaches the hub.
-		if err := m.AddHook(&bridgeHook{bridge: cfg.Bridge, auth: ah}, nil); err != nil {
 			return nil, fmt.Errorf("mqtt hook: %w", err)
 		}
 	}

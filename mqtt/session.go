@@ -405,9 +405,6 @@ func (h *authHook) adopt(cl *mochi.Client, id auth.Identity) {
 
 // addSession counts an imported subscription.
 func (h *interestHook) addSession(id, filter string) {
-	if !h.counts(filter) {
-		return
-	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.addLocked(id, filter)

@@ -112,7 +112,10 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 		CertAuthID:     cfg.HTTP.TLS.CertAuthID,
 	}
 	if hub != nil {
+		// The hub decides what crosses (bridge/route.go): the engines hand
+		// it every publication whatever the configuration.
 		wcfg.Bridge = hub
+		wcfg.Hub = hub
 	}
 	if fed {
 		wcfg.Procedures = hub
@@ -139,8 +142,8 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 		TokenCookie:      cfg.Auth.JWT.Cookie,
 		CertAuthID:       cfg.MQTT.TLS.CertAuthID,
 	}
-	if hub != nil && (cfg.Bridge.Enabled || fed) {
-		mcfg.Bridge = hub
+	if hub != nil {
+		mcfg.Hub = hub
 	}
 	if fed {
 		mcfg.Interest = hub

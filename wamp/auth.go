@@ -268,9 +268,8 @@ type authorizer struct {
 	authority Authority
 	metrics   Metrics
 	log       *slog.Logger
-	bridge    Bridge          // set in the realm bridged to MQTT
-	claims    Claims          // set with federation
-	realmFed  RealmFederation // set with federation in realms not bridged to MQTT
+	hub       Hub    // nil: publications stay in WAMP on this router
+	claims    Claims // set with federation
 }
 
 func (z authorizer) Authorize(sess *nxwamp.Session, msg nxwamp.Message) (bool, error) {
@@ -315,21 +314,13 @@ func (z authorizer) Authorize(sess *nxwamp.Session, msg nxwamp.Message) (bool, e
 		}
 		opts[nxwamp.OptDiscloseMe] = true
 	}
-	if z.bridge != nil || z.realmFed != nil {
-		if m, ok := msg.(*nxwamp.Publish); ok {
-			if pub, ok := publication(m); ok {
-				if d, _ := m.Options[nxwamp.OptDiscloseMe].(bool); d {
-					// Other routers' subscribers see who published.
-					pub.Disclose = &bridge.Disclosed{AuthID: authid, AuthRole: role}
-				}
-				if z.bridge != nil {
-					z.bridge.FromWAMP(pub)
-				} else {
-					pub.Realm = z.realm
-					z.realmFed.RealmPublished(pub)
-				}
-			}
+	if m, ok := msg.(*nxwamp.Publish); ok && z.hub != nil {
+		pub := publication(z.realm, m)
+		if d, _ := m.Options[nxwamp.OptDiscloseMe].(bool); d {
+			// Other routers' subscribers see who published.
+			pub.WAMP.Disclose = &bridge.Disclosed{AuthID: authid, AuthRole: role}
 		}
+		_, _ = z.hub.Publish(pub) // a publication has no error to answer with
 	}
 	return true, nil
 }

@@ -16,7 +16,6 @@ import (
 type Bridge interface {
 	// Realm is the one WAMP realm bridged to MQTT.
 	Realm() string
-	FromWAMP(bridge.WAMPMessage)
 	Subscribed(bridge.Pattern)
 	Unsubscribed(bridge.Pattern)
 	Retained(bridge.Pattern) []bridge.RetainedEvent
@@ -28,24 +27,37 @@ const (
 	optGetRetained = "get_retained" // SUBSCRIBE: send the retained events first
 )
 
-// publication is what the authorizer hands the bridge for an allowed
-// PUBLISH: its front door, where the message is known to be authorized and
-// is still on its publisher's goroutine, so the bridge keeps its order.
-func publication(m *nxwamp.Publish) (bridge.WAMPMessage, bool) {
-	for _, k := range []string{"eligible", "eligible_authid", "eligible_authrole", nxwamp.OptPPTScheme} {
-		// Addressed to chosen WAMP sessions, or an opaque payload: not for MQTT.
+// Hub is where every authorized publication goes, in every realm;
+// *bridge.Hub implements it. The hub decides where it goes besides this
+// router's WAMP subscribers (bridge/route.go).
+type Hub interface {
+	Publish(bridge.Publication) (bridge.Route, error)
+}
+
+// publication is an authorized PUBLISH in the hub's terms, with the facts
+// the hub routes by: the options that address chosen sessions or make the
+// payload opaque. The authorizer hands it over at the front door, where
+// the message is known to be authorized and is still on its publisher's
+// goroutine, so the hub keeps its order.
+func publication(realm string, m *nxwamp.Publish) bridge.Publication {
+	p := bridge.Publication{Realm: realm}
+	for _, k := range []string{"eligible", "eligible_authid", "eligible_authrole"} {
 		if _, ok := m.Options[k]; ok {
-			return bridge.WAMPMessage{}, false
+			p.Selective = true
 		}
+	}
+	if _, ok := m.Options[nxwamp.OptPPTScheme]; ok {
+		p.Passthru = true
 	}
 	retain, _ := m.Options[optRetain].(bool)
 	ack, _ := m.Options[nxwamp.OptAcknowledge].(bool)
-	return bridge.WAMPMessage{
+	p.WAMP = &bridge.WAMPMessage{
 		URI:         string(m.Topic),
 		WAMPPayload: bridge.WAMPPayload{Args: m.Arguments, Kwargs: m.ArgumentsKw},
 		Retain:      retain,
 		Acknowledge: ack,
-	}, true
+	}
+	return p
 }
 
 // subscriptionObserver tells the bridge of the bridged realm's WAMP

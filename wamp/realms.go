@@ -11,12 +11,11 @@ import (
 	"github.com/junctionmq/junction/bridge"
 )
 
-// RealmFederation carries the publications and subscriptions of the realms
-// that are not bridged to MQTT to the other routers; *bridge.Hub
-// implements it (bridge/fedrealm.go). The methods must not block.
+// RealmFederation is told of the subscriptions of the realms that are not
+// bridged to MQTT, which federation routes by (their publications go to
+// the Hub like every other); *bridge.Hub implements it
+// (bridge/fedrealm.go). The methods must not block.
 type RealmFederation interface {
-	// RealmPublished is handed each authorized PUBLISH (m.Realm set).
-	RealmPublished(m bridge.WAMPMessage)
 	RealmSubscribed(realm string, p bridge.Pattern)
 	RealmUnsubscribed(realm string, p bridge.Pattern)
 }

@@ -56,7 +56,8 @@ type Config struct {
 	Authority      Authority
 	TokenCookie    string     // the cookie that may carry a browser's JWT
 	CertAuthID     string     // cn or san: the authid of a TLS client certificate
-	Bridge         Bridge     // nil: nothing is bridged to MQTT
+	Bridge         Bridge     // nil: no WAMP subscription is told to the hub in the bridged realm
+	Hub            Hub        // nil: publications stay in WAMP on this router
 	Procedures     Procedures // nil: nobody is told of registrations (no federation)
 	Claims         Claims     // nil: single registrations are this router's to decide
 	// RealmFed, with federation, carries the realms not bridged to MQTT to
@@ -109,13 +110,11 @@ func New(cfg Config) (*Server, error) {
 			AllowDisclose:  true,
 			Authenticators: a.authenticators(),
 		}
-		z := authorizer{realm: r.Name, authority: cfg.Authority, metrics: cfg.Metrics, log: log}
+		z := authorizer{realm: r.Name, authority: cfg.Authority, metrics: cfg.Metrics, log: log, hub: cfg.Hub}
 		if cfg.Bridge != nil && cfg.Bridge.Realm() == r.Name {
 			bridged = true
-			z.bridge = cfg.Bridge
 			rc.SubscriptionObserver = subscriptionObserver{bridge: cfg.Bridge, log: log.With("realm", r.Name)}
 		} else if cfg.RealmFed != nil {
-			z.realmFed = cfg.RealmFed
 			rc.SubscriptionObserver = realmObserver{realm: r.Name, fed: cfg.RealmFed}
 		}
 		z.claims = cfg.Claims

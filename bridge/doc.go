@@ -1,0 +1,17 @@
+// Package bridge is the hub of Junction: the canonical message model and the
+// only code that decides where a message goes next.
+//
+// Every routing decision is made in route.go: the engines hand Hub.Publish
+// each publication they accepted, with the facts they know about it, and
+// policy.classify, built once from the configuration, says what it is; Publish
+// then sends it to the RPC translator (rpc.go), to the other routers
+// (federate.go, fedrealm.go, through bridge/federation) and to the other
+// protocol on this router (hub.go), mapping its topic once for all of them.
+// What arrives from other routers (FederationHandler) goes to the local
+// engines only. Calls across routers (fedrpc.go), shared subscriptions
+// (fedshare.go) and MQTT sessions that move between routers (fedsession.go)
+// are the hub's too.
+//
+// Topic, payload and RPC mapping (topic.go, payload.go, rules.go, rpcmsg.go)
+// define how a message looks on the other side.
+package bridge
