@@ -49,7 +49,7 @@ func (nopMetrics) Denied(string)           {}
 // noRPC makes no RPC clients: the recording hub never calls.
 type noRPC struct{}
 
-func (noRPC) RPCClient(auth.Identity, bool) *bridge.RPCClient { return nil }
+func (noRPC) RPCClient(auth.Identity, bool) RPCClient { return nil }
 
 // startEngine runs a Server with hub on a loopback listener and returns
 // its address.

@@ -18,7 +18,18 @@ import (
 // RPC is the hub's RPC side as the MQTT side sees it; *bridge.Hub
 // implements it.
 type RPC interface {
-	RPCClient(id auth.Identity, v5 bool) *bridge.RPCClient
+	// RPCClient is nil for an identity that cannot take part.
+	RPCClient(id auth.Identity, v5 bool) RPCClient
+}
+
+// RPCClient is one MQTT client's side of RPC; *bridge.RPCClient implements
+// it. Its calls and answers reach it through the hub (rpcCaller).
+type RPCClient interface {
+	bridge.RPCCaller
+	// Register registers the procedures of a "$rpc/" subscription.
+	Register(filter, invoke string) error
+	Unregister(filter string)
+	Close()
 }
 
 // rpcHook keeps MQTT clients' RPC state (see bridge/rpc.go): a
@@ -44,7 +55,7 @@ type rpcHook struct {
 // rpcEntry is one connection's RPC state.
 type rpcEntry struct {
 	cl *mochi.Client
-	rc *bridge.RPCClient
+	rc RPCClient
 	// $rpc/ filters of a resumed session whose registration failed, to
 	// unsubscribe once mochi has copied the session's subscriptions.
 	failed []string
@@ -62,7 +73,7 @@ func (h *rpcHook) Provides(b byte) bool {
 }
 
 // client returns cl's RPC state, made on first use.
-func (h *rpcHook) client(cl *mochi.Client) *bridge.RPCClient {
+func (h *rpcHook) client(cl *mochi.Client) RPCClient {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if e := h.clients[cl.ID]; e != nil && e.cl == cl {

@@ -150,7 +150,7 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 		mcfg.Sessions = hub
 	}
 	if hub != nil && cfg.RPC.Enabled {
-		mcfg.RPC = hub
+		mcfg.RPC = mqttRPC{hub}
 	}
 	r.mqtt, err = mqtt.New(mcfg)
 	if err != nil {
@@ -460,4 +460,15 @@ func (r *Router) acquire(remote string) (release func(), ok bool) {
 		return nil, false
 	}
 	return func() { r.open.Add(-1) }, true
+}
+
+// mqttRPC gives the MQTT side its clients' RPC state from the hub, as the
+// small interface the MQTT side defines.
+type mqttRPC struct{ hub *bridge.Hub }
+
+func (r mqttRPC) RPCClient(id auth.Identity, v5 bool) mqtt.RPCClient {
+	if c := r.hub.RPCClient(id, v5); c != nil {
+		return c
+	}
+	return nil // not a nil *bridge.RPCClient in an interface
 }
