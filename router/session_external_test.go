@@ -6,7 +6,6 @@ package router
 
 import (
 	"context"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -231,15 +230,6 @@ func sessionsAcrossRouterProcesses(t *testing.T, bin string, d redisUnderTest) {
 	})
 
 	t.Run("rolling restart", func(t *testing.T) {
-		// KNOWN FLAKY: in about one run in three (more since mochi's
-		// on-demand writer), a message published while the device follows a
-		// draining router is lost: the exporting router's engine hands a
-		// message to a session whose forwarding record is already gone
-		// ("message for a moved MQTT session not forwarded", router="").
-		// Issue 13 stays open for it. JUNCTION_FLAKY_TESTS=1 runs it.
-		if os.Getenv("JUNCTION_FLAKY_TESTS") == "" {
-			t.Skip("known flaky: a message can be lost in a rolling restart (see the comment); JUNCTION_FLAKY_TESTS=1 runs it")
-		}
 		d := newDevice(t, "dev-roll")
 		d.connect(r[0].mqtt)
 		waitToken(t, d.c.Subscribe("inbox/dev-roll/#", 1, nil), "subscribe")
