@@ -8,13 +8,15 @@ import (
 )
 
 // ConnInfo is what a transport knows about a connection that authentication
-// may use: the remote address (throttling), the WebSocket upgrade request
-// (a JWT in a header, cookie or query parameter) and the TLS state (client
-// certificates).
+// may use: the remote address (throttling), the JWT the WebSocket upgrade
+// request carried (in a header, cookie or query parameter: see
+// TokenFromRequest) and the TLS state (client certificates). It holds the
+// token, not the request: a session keeps its ConnInfo for its whole life,
+// and a request's headers would cost each idle connection a kilobyte or two.
 type ConnInfo struct {
-	Remote  string // host:port
-	Request *http.Request
-	TLS     *tls.ConnectionState
+	Remote string // host:port
+	Token  string
+	TLS    *tls.ConnectionState
 }
 
 // Host is the remote address without its port, the unit of throttling.

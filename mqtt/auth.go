@@ -76,7 +76,6 @@ type authHook struct {
 	mochi.HookBase
 	authority    Authority
 	defaultRealm string
-	cookie       string
 	certFrom     string
 	server       *mochi.Server
 	metrics      Metrics
@@ -123,7 +122,7 @@ func (h *authHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 		err    error
 		method string
 	)
-	switch tok := auth.TokenFromRequest(info.Request, h.cookie); {
+	switch tok := info.Token; {
 	case len(pk.Connect.Username) > 0 || len(pk.Connect.Password) > 0:
 		password := string(pk.Connect.Password)
 		if auth.LooksLikeJWT(password) {

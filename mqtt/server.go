@@ -63,7 +63,6 @@ type Config struct {
 	Metrics          Metrics
 	Authority        Authority
 	DefaultRealm     string   // the realm of clients whose identity names none
-	TokenCookie      string   // the cookie that may carry a browser's JWT
 	CertAuthID       string   // cn or san: the authid of a TLS client certificate
 	Hub              Hub      // nil: publications stay in MQTT on this router
 	RPC              RPC      // nil: $rpc/ topics are ordinary topics
@@ -144,7 +143,7 @@ func New(cfg Config) (*Server, error) {
 	})
 	s := &Server{cfg: cfg, mochi: m, log: log, conns: map[*queuedConn]struct{}{}}
 	ah := &authHook{
-		authority: cfg.Authority, defaultRealm: cfg.DefaultRealm, cookie: cfg.TokenCookie, certFrom: cfg.CertAuthID,
+		authority: cfg.Authority, defaultRealm: cfg.DefaultRealm, certFrom: cfg.CertAuthID,
 		server: m, metrics: cfg.Metrics, log: log, sessions: map[string]*session{}, rpc: cfg.RPC != nil,
 	}
 	if err := m.AddHook(ah, nil); err != nil {

@@ -141,10 +141,10 @@ func (r *Router) handleWebSocket(w http.ResponseWriter, req *http.Request) {
 		HandshakeTimeout: r.cfg.Limits.ConnectTimeout.D(),
 		CheckOrigin:      func(*http.Request) bool { return true }, // checked above
 		// Memory per idle connection: write buffers come from a pool and are
-		// held only while a message is written. (The read buffer stays the
-		// HTTP server's 4 KiB one: with a smaller buffer of gorilla's own,
-		// TestClusterRPCRouterProcesses lost a WebSocket client; not yet
-		// understood.)
+		// held only while a message is written, and the read buffer is
+		// gorilla's own 1 KiB one, not the HTTP server's 4 KiB one (larger
+		// frames take several reads).
+		ReadBufferSize:  1024,
 		WriteBufferPool: &r.wsWriteBufs,
 	}
 	// With no Upgrader.Subprotocols gorilla echoes the one in this header.
@@ -158,7 +158,7 @@ func (r *Router) handleWebSocket(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	state, _ := req.Context().Value(tlsStateKey{}).(*tls.ConnectionState)
-	info := auth.ConnInfo{Remote: req.RemoteAddr, Request: req, TLS: state}
+	info := auth.ConnInfo{Remote: req.RemoteAddr, Token: auth.TokenFromRequest(req, r.cfg.Auth.JWT.Cookie), TLS: state}
 	// The session runs on a goroutine of its own and this handler returns,
 	// so that net/http lets go of what it holds for the request (its 4 KiB
 	// read and write buffers, the handler's stack) instead of keeping it for

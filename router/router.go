@@ -108,7 +108,6 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 		Logger:         log,
 		Metrics:        wampMetrics{r.metrics},
 		Authority:      authority,
-		TokenCookie:    cfg.Auth.JWT.Cookie,
 		CertAuthID:     cfg.HTTP.TLS.CertAuthID,
 	}
 	if hub != nil {
@@ -139,7 +138,6 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 		Metrics:          mqttMetrics{r.metrics},
 		Authority:        authority,
 		DefaultRealm:     cfg.mqttRealm(),
-		TokenCookie:      cfg.Auth.JWT.Cookie,
 		CertAuthID:       cfg.MQTT.TLS.CertAuthID,
 	}
 	if hub != nil {

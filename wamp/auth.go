@@ -40,7 +40,6 @@ type authn struct {
 	authority Authority
 	metrics   Metrics
 	log       *slog.Logger
-	cookie    string // where browsers' JWTs may be, besides Authorization and ?token=
 	certFrom  string
 	timeout   time.Duration // for the client's AUTHENTICATE
 }
@@ -122,7 +121,7 @@ func (anonymousAuth) AuthMethod() string { return "anonymous" }
 
 func (a anonymousAuth) Authenticate(sid nxwamp.ID, details nxwamp.Dict, _ nxwamp.Peer) (*nxwamp.Welcome, error) {
 	return a.login(details, "anonymous", func(info auth.ConnInfo) (auth.Identity, error) {
-		if tok := auth.TokenFromRequest(info.Request, a.cookie); tok != "" {
+		if tok := info.Token; tok != "" {
 			return a.authority.Token(a.realm, tok)
 		}
 		if authid := auth.CertAuthID(info.TLS, a.certFrom); authid != "" {

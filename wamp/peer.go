@@ -44,8 +44,11 @@ type peerConfig struct {
 // stuck reader silently instead of cutting it off.
 //
 // Inbound, every frame is decoded and checked before nexus sees it. Outbound,
-// nexus delivers into a bounded queue with a non-blocking send; the moment it
-// finds the queue full (see Send) the client is evicted.
+// nexus queues through TrySend (nexus patch 11), never waiting; the moment the
+// queue would pass its bound the client is evicted. The queue grows with use
+// and its writer goroutine runs only while there is something to write (or a
+// keepalive ping is due): an idle session holds neither a preallocated queue
+// nor a writer.
 type peer struct {
 	cfg       *peerConfig
 	transport string
@@ -54,13 +57,23 @@ type peer struct {
 	log       *slog.Logger
 
 	rd chan nxwamp.Message // to nexus; unbuffered, nexus reads it at once
-	wr chan nxwamp.Message // from nexus; bounded
 
-	closing    chan struct{} // closed by Close: flush and stop
+	mu       sync.Mutex
+	q        []nxwamp.Message // outbound, oldest first
+	writing  bool             // a writer goroutine runs
+	pingDue  bool
+	closing  bool      // Close or abort: flush, then shut the transport
+	deadline time.Time // the flush's deadline, once closing
+	dead     bool      // a write failed or the client was evicted: nothing more is written
+	ping     *time.Timer
+	fallback chan nxwamp.Message // Send's channel, made on first use
+
 	closeOnce  sync.Once
+	stop       chan struct{} // closed by shut: nothing more goes to nexus
 	evictOnce  sync.Once
 	readerDone chan struct{}
-	writerDone chan struct{}
+	writerDone chan struct{} // closed when the last writer has flushed and shut the transport
+	doneOnce   sync.Once
 }
 
 func newPeer(cfg *peerConfig, transport string, f frames, ser serialize.Serializer, log *slog.Logger) *peer {
@@ -71,13 +84,13 @@ func newPeer(cfg *peerConfig, transport string, f frames, ser serialize.Serializ
 		ser:        ser,
 		log:        log,
 		rd:         make(chan nxwamp.Message),
-		wr:         make(chan nxwamp.Message, cfg.queueSize),
-		closing:    make(chan struct{}),
+		stop:       make(chan struct{}),
 		readerDone: make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
-	go p.readLoop()
-	go p.writeLoop()
+	if cfg.pingInterval > 0 {
+		p.ping = time.AfterFunc(cfg.pingInterval, p.pingNow)
+	}
 	return p
 }
 
@@ -87,45 +100,132 @@ func (p *peer) Recv() <-chan nxwamp.Message { return p.rd }
 // IsLocal implements wamp.Peer.
 func (p *peer) IsLocal() bool { return false }
 
-// Send implements wamp.Peer. nexus calls it for every message to this client
-// and then sends without blocking, dropping the message if the queue is full.
-// A full queue means the client is not keeping up, so instead of letting it
-// lose messages silently it is evicted: it reconnects and knows it missed
-// something, while nobody else waits for it.
-func (p *peer) Send() chan<- nxwamp.Message {
-	if len(p.wr) == cap(p.wr) {
+// TrySend implements nexus' wamp.TrySender: nexus sends every message to
+// this client through it, never waiting. A queue at its bound means the
+// client is not keeping up, so instead of letting it lose messages
+// silently it is evicted: it reconnects and knows it missed something,
+// while nobody else waits for it.
+func (p *peer) TrySend(msg nxwamp.Message) bool {
+	p.mu.Lock()
+	if p.dead {
+		p.mu.Unlock()
+		return false
+	}
+	if len(p.q) >= p.cfg.queueSize {
+		p.mu.Unlock()
 		p.cfg.metrics.Dropped()
 		p.evict()
+		return false
 	}
-	return p.wr
+	p.q = append(p.q, msg)
+	p.startWriterLocked()
+	p.mu.Unlock()
+	return true
+}
+
+// Send implements wamp.Peer for senders that do not know TrySend (nexus
+// sends through TrySend, patch 11): a channel whose messages are handed to
+// TrySend, made on first use.
+func (p *peer) Send() chan<- nxwamp.Message {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fallback == nil {
+		p.fallback = make(chan nxwamp.Message, 16)
+		go func(c chan nxwamp.Message) {
+			for {
+				select {
+				case m := <-c:
+					p.TrySend(m)
+				case <-p.writerDone:
+					return
+				}
+			}
+		}(p.fallback)
+	}
+	return p.fallback
+}
+
+// startWriterLocked starts the writer unless it runs.
+func (p *peer) startWriterLocked() {
+	if !p.writing {
+		p.writing = true
+		go p.writeLoop()
+	}
+}
+
+// pingNow is the keepalive timer's: a ping is written next.
+func (p *peer) pingNow() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dead || p.closing {
+		return
+	}
+	p.pingDue = true
+	p.startWriterLocked()
 }
 
 // evict cuts off a client that is not reading what it is sent.
 func (p *peer) evict() {
-	select {
-	case <-p.writerDone:
+	p.mu.Lock()
+	dead := p.dead
+	p.dead = true
+	p.q = nil
+	p.mu.Unlock()
+	if dead {
 		return // already gone; nexus has not yet noticed
-	default:
 	}
 	p.evictOnce.Do(func() {
 		p.cfg.metrics.Evicted()
-		p.log.Warn("evicting slow WAMP client: outbound queue full", "queue", cap(p.wr))
+		p.log.Warn("evicting slow WAMP client: outbound queue full", "queue", p.cfg.queueSize)
 		_ = p.frames.Close()
 	})
+	p.stopWriter()
+}
+
+// stopWriter is for a transport that is gone: once no writer runs,
+// writerDone is closed.
+func (p *peer) stopWriter() {
+	p.mu.Lock()
+	running := p.writing
+	p.mu.Unlock()
+	if !running {
+		p.doneOnce.Do(func() { close(p.writerDone) })
+	}
+}
+
+// shut starts the end: what is queued is flushed within one write
+// timeout, then the transport is shut.
+func (p *peer) shut() {
+	p.closeOnce.Do(func() {
+		close(p.stop)
+		p.mu.Lock()
+		p.closing = true
+		p.deadline = time.Now().Add(p.cfg.writeTimeout)
+		if p.dead {
+			running := p.writing
+			p.mu.Unlock()
+			if !running {
+				p.doneOnce.Do(func() { close(p.writerDone) })
+			}
+			return
+		}
+		p.startWriterLocked()
+		p.mu.Unlock()
+	})
+	if p.ping != nil {
+		p.ping.Stop()
+	}
 }
 
 // Close implements wamp.Peer: it flushes what is queued (nexus queues GOODBYE
-// or ABORT right before closing), closes the transport, and returns once both
-// of the peer's goroutines have ended.
+// or ABORT right before closing), closes the transport, and returns once the
+// writer and the reader have ended.
 func (p *peer) Close() {
-	p.closeOnce.Do(func() { close(p.closing) })
+	p.shut()
 	<-p.writerDone
 	_ = p.frames.Close()
 	<-p.readerDone
 }
-
-// done is closed when the connection is over.
-func (p *peer) done() <-chan struct{} { return p.readerDone }
 
 func (p *peer) readLoop() {
 	defer close(p.readerDone)
@@ -167,7 +267,7 @@ func (p *peer) readLoop() {
 		}
 		select {
 		case p.rd <- msg:
-		case <-p.closing:
+		case <-p.stop:
 			return
 		}
 	}
@@ -217,69 +317,81 @@ func (p *peer) decode(b []byte) (msg nxwamp.Message, err error) {
 }
 
 // queue puts a message of the peer's own on the outbound queue.
-func (p *peer) queue(msg nxwamp.Message) {
-	select {
-	case p.wr <- msg:
-	default:
-		p.evict()
-	}
-}
+func (p *peer) queue(msg nxwamp.Message) { p.TrySend(msg) }
 
 // abort answers a protocol violation: ABORT, flushed, then the connection ends.
 func (p *peer) abort(reason nxwamp.URI, message string) {
 	p.queue(&nxwamp.Abort{Reason: reason, Details: nxwamp.Dict{"message": message}})
-	p.closeOnce.Do(func() { close(p.closing) })
+	p.shut()
 	<-p.writerDone
 	_ = p.frames.Close()
 }
 
+// writeLoop writes what is queued, and a ping when one is due, then ends:
+// TrySend, the ping timer and shut start it again. Once closing, it flushes
+// within the flush deadline and shuts the transport.
 func (p *peer) writeLoop() {
-	defer close(p.writerDone)
-	var tick <-chan time.Time
-	if p.cfg.pingInterval > 0 {
-		t := time.NewTicker(p.cfg.pingInterval)
-		defer t.Stop()
-		tick = t.C
-	}
 	// A write may take between half and all of the write timeout: the
 	// deadline moves only when half of it has passed, not for every message.
 	var deadline time.Time
 	for {
-		select {
-		case msg := <-p.wr:
-			if now := time.Now(); deadline.Sub(now) < p.cfg.writeTimeout/2 {
-				deadline = now.Add(p.cfg.writeTimeout)
-			}
-			if err := p.write(msg, deadline); err != nil {
-				p.writeFailed(err)
-				return
-			}
-		case <-tick:
-			if err := p.frames.WritePing(time.Now().Add(p.cfg.writeTimeout)); err != nil {
-				p.writeFailed(err)
-				return
-			}
-		case <-p.closing:
-			p.flush()
+		p.mu.Lock()
+		if p.dead {
+			p.writing = false
+			p.mu.Unlock()
+			p.doneOnce.Do(func() { close(p.writerDone) })
 			return
 		}
-	}
-}
-
-// flush writes what is still queued, all within one write timeout, then
-// closes the transport politely.
-func (p *peer) flush() {
-	deadline := time.Now().Add(p.cfg.writeTimeout)
-	for {
-		select {
-		case msg := <-p.wr:
-			if err := p.write(msg, deadline); err != nil {
-				_ = p.frames.Close()
-				return
+		ping := p.pingDue
+		var msg nxwamp.Message
+		switch {
+		case ping:
+			p.pingDue = false
+		case len(p.q) > 0:
+			msg = p.q[0]
+			p.q[0] = nil
+			p.q = p.q[1:]
+			if len(p.q) == 0 {
+				p.q = nil // an idle session holds no queue
 			}
-		default:
-			p.frames.Shutdown(deadline)
+		case p.closing:
+			p.writing = false
+			d := p.deadline
+			p.mu.Unlock()
+			p.frames.Shutdown(d)
+			p.doneOnce.Do(func() { close(p.writerDone) })
 			return
+		default:
+			p.writing = false
+			p.mu.Unlock()
+			return
+		}
+		closing := p.closing
+		if closing {
+			deadline = p.deadline
+		}
+		p.mu.Unlock()
+		if now := time.Now(); !closing && deadline.Sub(now) < p.cfg.writeTimeout/2 {
+			deadline = now.Add(p.cfg.writeTimeout)
+		}
+		var err error
+		if ping {
+			err = p.frames.WritePing(time.Now().Add(p.cfg.writeTimeout))
+			if p.ping != nil && !closing {
+				p.ping.Reset(p.cfg.pingInterval)
+			}
+		} else {
+			err = p.write(msg, deadline)
+		}
+		if err != nil {
+			if !closing {
+				p.writeFailed(err)
+			}
+			_ = p.frames.Close()
+			p.mu.Lock()
+			p.dead = true
+			p.q = nil
+			p.mu.Unlock()
 		}
 	}
 }

@@ -54,7 +54,6 @@ type Config struct {
 	Logger         *slog.Logger
 	Metrics        Metrics
 	Authority      Authority
-	TokenCookie    string     // the cookie that may carry a browser's JWT
 	CertAuthID     string     // cn or san: the authid of a TLS client certificate
 	Bridge         Bridge     // nil: no WAMP subscription is told to the hub in the bridged realm
 	Hub            Hub        // nil: publications stay in WAMP on this router
@@ -104,7 +103,7 @@ func New(cfg Config) (*Server, error) {
 	nxcfg := &nxrouter.Config{}
 	bridged := false
 	for _, r := range cfg.Realms {
-		a := &authn{realm: r.Name, authority: cfg.Authority, metrics: cfg.Metrics, log: log, cookie: cfg.TokenCookie, certFrom: cfg.CertAuthID, timeout: cfg.ConnectTimeout}
+		a := &authn{realm: r.Name, authority: cfg.Authority, metrics: cfg.Metrics, log: log, certFrom: cfg.CertAuthID, timeout: cfg.ConnectTimeout}
 		rc := &nxrouter.RealmConfig{
 			URI:            nxwamp.URI(r.Name),
 			AllowDisclose:  true,
@@ -237,13 +236,18 @@ func (s *Server) serve(f frames, ser serialize.Serializer, transport, protocol s
 	}
 	// nexus removes "auth" before the details reach meta events.
 	details := nxwamp.Dict{"type": transport, "protocol": protocol, "auth": nxwamp.Dict{"conn": info}}
-	if err := s.nexus.AttachClient(p, details); err != nil {
-		// nexus has answered the client (ABORT) and closed the peer.
-		log.Info("WAMP session refused", "error", err)
-		p.Close()
-		return
-	}
-	<-p.done()
+	// The handshake (HELLO, authentication, WELCOME) runs on a goroutine of
+	// its own, which ends with it; the connection's reads run on this one,
+	// the caller's, for the connection's life: an idle session costs no
+	// goroutine more than it must.
+	go func() {
+		if err := s.nexus.AttachClient(p, details); err != nil {
+			// nexus has answered the client (ABORT) and closed the peer.
+			log.Info("WAMP session refused", "error", err)
+			p.Close()
+		}
+	}()
+	p.readLoop()
 }
 
 // Close ends every session with GOODBYE wamp.close.system_shutdown and stops

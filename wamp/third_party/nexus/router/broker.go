@@ -774,9 +774,7 @@ func (b *broker) syncPubSubCreateMeta(subSessID wamp.ID, sub *subscription) {
 }
 
 func (b *broker) trySend(sess *wamp.Session, msg wamp.Message) {
-	select {
-	case sess.Send() <- msg:
-	default:
+	if !wamp.TrySend(sess, msg) { // JUNCTION PATCH 11: see wamp.TrySend
 		b.log.Printf("!!! Dropped %s to session %s: blocked", msg.MessageType(), sess)
 	}
 }

@@ -885,9 +885,7 @@ func (d *dealer) syncCall(caller *wamp.Session, msg *wamp.Call) {
 		Arguments:    msg.Arguments,
 		ArgumentsKw:  msg.ArgumentsKw,
 	}
-	select {
-	case callee.Send() <- invMsg:
-	default:
+	if !wamp.TrySend(callee, invMsg) { // JUNCTION PATCH 11: see wamp.TrySend
 		d.syncError(callee, &wamp.Error{
 			Type:      wamp.INVOCATION,
 			Request:   invocationID,
@@ -988,8 +986,7 @@ func (d *dealer) syncCancel(caller *wamp.Session, msg *wamp.Cancel, mode string,
 				Request: invkReqID.request,
 				Options: wamp.Dict{wamp.OptReason: reason, wamp.OptMode: mode},
 			}
-			select {
-			case invk.callee.Send() <- intrMsg:
+			if wamp.TrySend(invk.callee, intrMsg) { // JUNCTION PATCH 11: see wamp.TrySend
 				d.log.Println("Dealer sent INTERRUPT to cancel invocation", invkReqID, "for call", msg.Request, "mode:", mode)
 				// If mode is "kill" then let error from callee trigger the
 				// response to the caller. This is how the caller waits for the
@@ -997,7 +994,6 @@ func (d *dealer) syncCancel(caller *wamp.Session, msg *wamp.Cancel, mode string,
 				if mode == wamp.CancelModeKill {
 					return
 				}
-			default:
 			}
 		}
 	}
@@ -1048,11 +1044,9 @@ func (d *dealer) syncYield(callee *wamp.Session, msg *wamp.Yield, progress, canR
 				Request: msg.Request,
 				Options: wamp.Dict{wamp.OptMode: wamp.CancelModeKillNoWait},
 			}
-			select {
-			case callee.Send() <- intrMsg:
+			if wamp.TrySend(callee, intrMsg) { // JUNCTION PATCH 11: see wamp.TrySend
 				d.log.Println("Dealer sent INTERRUPT to cancel progressive",
 					"results for request", msg.Request, "to callee", callee)
-			default:
 			}
 		} else {
 			// WAMP does not allow sending INTERRUPT in response to normal or
@@ -1158,9 +1152,7 @@ func (d *dealer) syncYield(callee *wamp.Session, msg *wamp.Yield, progress, canR
 		Arguments:   msg.Arguments,
 		ArgumentsKw: msg.ArgumentsKw,
 	}
-	select {
-	case caller.Send() <- res:
-	default:
+	if !wamp.TrySend(caller, res) { // JUNCTION PATCH 11: see wamp.TrySend
 		if canRetry {
 			keepInvocation = true
 			return true
@@ -1551,9 +1543,7 @@ func (d *dealer) regCountCallees(msg *wamp.Invocation) wamp.Message {
 }
 
 func (d *dealer) trySend(sess *wamp.Session, msg wamp.Message) {
-	select {
-	case sess.Send() <- msg:
-	default:
+	if !wamp.TrySend(sess, msg) { // JUNCTION PATCH 11: see wamp.TrySend
 		d.log.Printf("!!! Dropped %s to session %s: blocked", msg.MessageType(), sess)
 	}
 }

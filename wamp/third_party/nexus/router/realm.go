@@ -413,10 +413,7 @@ func (r *realm) handleSession(sess *wamp.Session) error {
 				Details: wamp.Dict{wamp.OptMessage: err.Error()},
 			}
 			r.log.Println("Aborting session", sess, ":", err)
-			select {
-			case sess.Send() <- &abortMsg:
-			default:
-			}
+			wamp.TrySend(sess, &abortMsg) // JUNCTION PATCH 11: see wamp.TrySend
 		}
 		r.onLeave(sess, shutdown, killAll)
 		sess.Close()
@@ -450,10 +447,7 @@ func (r *realm) handleInboundMessages(sess *wamp.Session) (bool, bool, error) {
 				if r.debug {
 					r.log.Printf("Stop session %s: system shutdown", sess)
 				}
-				select {
-				case sess.Send() <- goodbye:
-				default:
-				}
+				wamp.TrySend(sess, goodbye) // JUNCTION PATCH 11: see wamp.TrySend
 				return true, false, nil
 			}
 			if r.debug {
@@ -463,10 +457,7 @@ func (r *realm) handleInboundMessages(sess *wamp.Session) (bool, bool, error) {
 			if _, ok := goodbye.Details["all"]; ok {
 				killAll = true
 			}
-			select {
-			case sess.Send() <- goodbye:
-			default:
-			}
+			wamp.TrySend(sess, goodbye) // JUNCTION PATCH 11: see wamp.TrySend
 			return false, killAll, nil
 		}
 
@@ -513,10 +504,7 @@ func (r *realm) handleInboundMessages(sess *wamp.Session) (bool, bool, error) {
 				Reason:  wamp.ErrGoodbyeAndOut,
 				Details: wamp.Dict{},
 			}
-			select {
-			case sess.Send() <- gmMsg:
-			default:
-			}
+			wamp.TrySend(sess, gmMsg) // JUNCTION PATCH 11: see wamp.TrySend
 			if r.debug {
 				r.log.Println("GOODBYE from session", sess, "reason:", msg.Reason)
 			}
@@ -607,9 +595,7 @@ func (r *realm) authzMessage(sess *wamp.Session, msg wamp.Message) bool {
 			r.log.Println("Client", sess, msg.MessageType(), "not authorized")
 		}
 		if !skipResponse {
-			select {
-			case sess.Send() <- errRsp:
-			default:
+			if !wamp.TrySend(sess, errRsp) { // JUNCTION PATCH 11: see wamp.TrySend
 				r.log.Println("!!! client blocked, could not send authz error")
 			}
 		}

@@ -144,7 +144,7 @@ func (r *router) AttachClient(client wamp.Peer, transportDetails wamp.Dict) erro
 			abortMsg.Details[wamp.OptMessage] = abortErr.Error()
 			r.log.Println("Aborting client connection:", abortErr)
 		}
-		client.Send() <- &abortMsg // Blocking OK; this is session goroutine.
+		wamp.SendBlocking(client, &abortMsg) // Blocking OK; this is session goroutine. JUNCTION PATCH 11
 		client.Close()
 	}
 
@@ -287,7 +287,7 @@ func (r *router) AttachClient(client wamp.Peer, transportDetails wamp.Dict) erro
 		return err
 	}
 
-	client.Send() <- welcome // Blocking OK; this is session goroutine.
+	wamp.SendBlocking(client, welcome) // Blocking OK; this is session goroutine. JUNCTION PATCH 11
 	if r.debug {
 		r.log.Println("Finished attaching session:", sid)
 	}

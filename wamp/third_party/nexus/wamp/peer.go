@@ -35,3 +35,50 @@ func RecvTimeout(p Peer, timeout time.Duration) (Message, error) {
 		return nil, errors.New("timeout waiting for message")
 	}
 }
+
+// JUNCTION PATCH 11: a peer may queue messages without a channel.
+//
+// nexus sends to a peer through the channel its Send returns, which must be
+// buffered for nexus never to block on a slow client: a channel of the
+// largest queue allowed, allocated for every session whether it ever queues
+// anything. A peer that implements TrySender takes each message through
+// TrySend instead, so its queue can grow with use and its writer can run
+// only while there is something to write. Every send of the router to a
+// session goes through TrySend or SendBlocking below.
+
+// TrySender is a Peer that queues a message without blocking.
+type TrySender interface {
+	// TrySend queues msg; false means it was dropped (the queue is full).
+	TrySend(msg Message) bool
+}
+
+// TrySend sends msg to p without blocking, through p's TrySend when it has
+// one (a Session's Peer's), else through its Send channel. It reports
+// whether msg was queued.
+func TrySend(p Peer, msg Message) bool {
+	if s, ok := p.(*Session); ok {
+		p = s.Peer
+	}
+	if t, ok := p.(TrySender); ok {
+		return t.TrySend(msg)
+	}
+	select {
+	case p.Send() <- msg:
+		return true
+	default:
+		return false
+	}
+}
+
+// SendBlocking sends msg to p, waiting for room in its Send channel if it
+// has no TrySend (whose queue never makes a sender wait).
+func SendBlocking(p Peer, msg Message) {
+	if s, ok := p.(*Session); ok {
+		p = s.Peer
+	}
+	if t, ok := p.(TrySender); ok {
+		t.TrySend(msg)
+		return
+	}
+	p.Send() <- msg
+}

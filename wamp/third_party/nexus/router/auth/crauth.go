@@ -93,9 +93,7 @@ func (cr *CRAuthenticator) Authenticate(sid wamp.ID, details wamp.Dict, client w
 		AuthMethod: cr.AuthMethod(),
 		Extra:      extra,
 	}
-	select {
-	case client.Send() <- chalMsg:
-	default:
+	if !wamp.TrySend(client, chalMsg) { // JUNCTION PATCH 11: see wamp.TrySend
 		return nil, errors.New("cannot send challenge to client: blocked")
 	}
 

@@ -79,9 +79,7 @@ func (cr *CryptoSignAuthenticator) Authenticate(sid wamp.ID, details wamp.Dict, 
 		Extra:      extra,
 	}
 	// Challenge response needed. Send CHALLENGE message to client.
-	select {
-	case client.Send() <- chalMsg:
-	default:
+	if !wamp.TrySend(client, chalMsg) { // JUNCTION PATCH 11: see wamp.TrySend
 		return nil, errors.New("cannot send challenge to client: blocked")
 	}
 

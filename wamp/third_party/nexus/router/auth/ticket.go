@@ -80,9 +80,7 @@ func (t *TicketAuthenticator) Authenticate(sid wamp.ID, details wamp.Dict, clien
 	}
 	// Challenge Extra map is empty since the ticket challenge only asks for a
 	// ticket (using authmethod) and provides no additional challenge info.
-	select {
-	case client.Send() <- chalMsg:
-	default:
+	if !wamp.TrySend(client, chalMsg) { // JUNCTION PATCH 11: see wamp.TrySend
 		return nil, errors.New("cannot send challenge to client: blocked")
 	}
 
