@@ -63,7 +63,11 @@ const examples = `  # MQTT 3.1.1 over TCP, 1 → 1, QoS 1, 10 s, unpaced
 
 // NewCommand returns `junction bench`. The report goes to stdout, progress
 // to stderr.
-func NewCommand(stdout, stderr io.Writer) *cobra.Command {
+func NewCommand(stdout, stderr io.Writer) *cobra.Command { return newCommand(stdout, stderr, nil) }
+
+// newCommand is NewCommand; a non-nil dryRun gets the resolved
+// configuration instead of a run (for tests).
+func newCommand(stdout, stderr io.Writer, dryRun func(Config)) *cobra.Command {
 	def := DefaultConfig()
 	var (
 		f          = def
@@ -100,6 +104,10 @@ func NewCommand(stdout, stderr io.Writer) *cobra.Command {
 			overlay(&cfg, f, cmd.Flags())
 			if err := cfg.Validate(); err != nil {
 				return err
+			}
+			if dryRun != nil {
+				dryRun(cfg)
+				return nil
 			}
 			raiseFileLimit()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
@@ -184,4 +192,3 @@ func parseMQTTVersion(s string) (int, error) {
 	}
 	return 0, fmt.Errorf("--mqtt-version %q: want 3.1.1 or 5", s)
 }
-

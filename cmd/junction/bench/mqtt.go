@@ -208,7 +208,10 @@ func dialMQTT5(ctx context.Context, o mqttOptions) (*mqtt5Client, error) {
 	})
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	rm := uint16(max(o.inflight, 1))
+	// Receive Maximum bounds what the server sends unacknowledged; paho
+	// acknowledges slowly, so a low one throttles subscribers. Publishers
+	// are bounded by the server's.
+	rm := uint16(65535)
 	ack, err := m.c.Connect(ctx, &paho.Connect{
 		ClientID: o.clientID, KeepAlive: 60, CleanStart: true,
 		Properties: &paho.ConnectProperties{ReceiveMaximum: &rm},

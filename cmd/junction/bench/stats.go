@@ -86,6 +86,9 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 	for i := range h.counts {
 		seen += h.counts[i].Load()
 		if seen >= rank {
+			if i == histBuckets-1 { // beyond the range: only the maximum is known
+				return time.Duration(h.max.Load())
+			}
 			_, hi := bucketRange(i)
 			lo := ^h.min.Load()
 			return time.Duration(min(max(hi, lo), h.max.Load()))
