@@ -146,6 +146,7 @@ func newCommand(stdout, stderr io.Writer, dryRun func(Config)) *cobra.Command {
 	fl.Float64VarP(&f.Rate, "rate", "r", def.Rate, "messages (calls) per second per publisher (caller); 0: unpaced")
 	fl.IntVar(&f.Window, "window", def.Window, "unpaced: messages per publisher in flight end to end before it waits; 0: open loop")
 	fl.IntVar(&f.Inflight, "inflight", def.Inflight, "QoS 1/2 publishes awaiting acknowledgement per MQTT publisher; calls in flight per caller")
+	fl.DurationVar(&f.Warmup, "warmup", 0, "pub/sub: publish this long first, not counted (routes settle, e.g. across a federation)")
 	fl.DurationVarP(&f.Duration, "duration", "d", def.Duration, "how long to send")
 	fl.IntVarP(&f.Count, "count", "n", 0, "messages (calls) per publisher (caller), instead of --duration")
 	fl.DurationVar(&f.Drain, "drain", def.Drain, "after sending: wait this long without a delivery before counting the rest lost")
@@ -170,7 +171,7 @@ func overlay(cfg *Config, f Config, fs *pflag.FlagSet) {
 		"callers": func() { cfg.Callers = f.Callers }, "callees": func() { cfg.Callees = f.Callees },
 		"idle": func() { cfg.Idle = f.Idle }, "qos": func() { cfg.QoS = f.QoS }, "size": func() { cfg.Size = f.Size },
 		"rate": func() { cfg.Rate = f.Rate }, "window": func() { cfg.Window = f.Window },
-		"inflight": func() { cfg.Inflight = f.Inflight }, "duration": func() { cfg.Duration = f.Duration },
+		"inflight": func() { cfg.Inflight = f.Inflight }, "warmup": func() { cfg.Warmup = f.Warmup }, "duration": func() { cfg.Duration = f.Duration },
 		"count": func() { cfg.Count = f.Count }, "drain": func() { cfg.Drain = f.Drain }, "hold": func() { cfg.Hold = f.Hold },
 		"connect-timeout":  func() { cfg.ConnectTimeout = f.ConnectTimeout },
 		"connect-parallel": func() { cfg.ConnectParallel = f.ConnectParallel },

@@ -63,6 +63,10 @@ type Config struct {
 	// publisher, and the calls in flight per caller.
 	Inflight int `json:"inflight"`
 
+	// Warmup is sent before the measured messages and not counted: routes
+	// settle (across a federation, a subscription reaches the other routers
+	// through Redis) and connections warm up.
+	Warmup   time.Duration `json:"warmup,omitempty"`
 	Duration time.Duration `json:"duration"`
 	Count    int           `json:"count,omitempty"` // per publisher (caller); 0: run for Duration
 	// Drain is how long the run waits, after the last publish, for
@@ -196,8 +200,8 @@ func (c Config) Validate() error {
 	if c.Duration <= 0 && c.Count == 0 && c.Mode() != ModeIdle {
 		bad("--duration %v with --count 0: the run would never end", c.Duration)
 	}
-	if c.Drain < 0 || c.Hold < 0 || c.ConnectTimeout <= 0 {
-		bad("--drain, --hold must not be negative and --connect-timeout must be positive")
+	if c.Drain < 0 || c.Hold < 0 || c.Warmup < 0 || c.ConnectTimeout <= 0 {
+		bad("--drain, --hold, --warmup must not be negative and --connect-timeout must be positive")
 	}
 	switch c.Mode() {
 	case ModeIdle:

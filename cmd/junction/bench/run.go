@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,8 +71,10 @@ type run struct {
 	errs     atomic.Uint64
 	lastRecv atomic.Int64 // unix ns
 	lostConn atomic.Uint64
-	closing  atomic.Bool
-	phase    atomic.Value // string, for progress
+	// measureFrom (unix ns): messages sent before it are the warmup's
+	measureFrom atomic.Int64
+	closing     atomic.Bool
+	phase       atomic.Value // string, for progress
 
 	sampleMu sync.Mutex
 	sample   []string
@@ -115,6 +118,9 @@ func (r *run) onMessage(_ string, p []byte) {
 	if err != nil {
 		r.foreign.Add(1)
 		return
+	}
+	if t.UnixNano() < r.measureFrom.Load() {
+		return // warmup
 	}
 	r.hist.Record(now.Sub(t))
 	n := r.received.Add(1)
@@ -386,8 +392,22 @@ func (r *run) runPubSub(ctx context.Context, res *Result) error {
 	}
 	res.Connect = connectStats(c.Subscribers+c.Publishers, 0, time.Since(start))
 
+	if c.Warmup > 0 {
+		r.phase.Store("warmup")
+		r.measureFrom.Store(math.MaxInt64)
+		warmCtx, cancelWarm := context.WithTimeout(ctx, c.Warmup)
+		var wg sync.WaitGroup
+		warm := c
+		warm.Count = 0
+		for _, p := range pubs {
+			wg.Go(func() { r.publishLoopCfg(ctx, warmCtx, p, uri, warm, false) })
+		}
+		wg.Wait()
+		cancelWarm()
+	}
 	r.phase.Store("sending")
 	sendStart := time.Now()
+	r.measureFrom.Store(sendStart.UnixNano())
 	sendCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if c.Count == 0 {
@@ -424,7 +444,10 @@ func (r *run) runPubSub(ctx context.Context, res *Result) error {
 
 // publishLoop publishes until sendCtx ends or Count messages are sent.
 func (r *run) publishLoop(ctx, sendCtx context.Context, p endpoint, uri string) {
-	c := r.cfg
+	r.publishLoopCfg(ctx, sendCtx, p, uri, r.cfg, true)
+}
+
+func (r *run) publishLoopCfg(ctx, sendCtx context.Context, p endpoint, uri string, c Config, count bool) {
 	buf := newPayload(c.Size)
 	var interval time.Duration
 	if c.Rate > 0 {
@@ -447,7 +470,7 @@ func (r *run) publishLoop(ctx, sendCtx context.Context, p endpoint, uri string) 
 					return
 				}
 			}
-		} else {
+		} else if count {
 			r.await(sendCtx)
 		}
 		stamp(buf, time.Now())
@@ -466,7 +489,9 @@ func (r *run) publishLoop(ctx, sendCtx context.Context, p endpoint, uri string) 
 			}
 			continue
 		}
-		r.sent.Add(1)
+		if count {
+			r.sent.Add(1)
+		}
 	}
 }
 
