@@ -139,6 +139,7 @@ func TestBenchJunction(t *testing.T) {
 		{"mqtt 3.1.1 tcp qos1", []string{"--url", mqttURL, "--qos", "1", "-n", "500"}, 500, 1},
 		{"mqtt 3.1.1 tcp qos2 fan-out", []string{"--url", mqttURL, "--qos", "2", "-n", "50", "-s", "20"}, 50, 20},
 		{"mqtt 5 ws qos1 fan-in", []string{"--url", wsURL, "--mqtt-version", "5", "--qos", "1", "-n", "50", "-p", "20"}, 1000, 1},
+		{"mqtt warmup not counted", []string{"--url", mqttURL, "--qos", "1", "-n", "100", "--warmup", "200ms", "--rate", "2000"}, 100, 1},
 		{"mqtt paced", []string{"--url", mqttURL, "--qos", "1", "-n", "100", "--rate", "1000"}, 100, 1},
 		{"wamp json", []string{"--proto", "wamp", "--url", wsURL, "-n", "500"}, 500, 1},
 		{"wamp msgpack rawsocket", []string{"--proto", "wamp", "--url", strings.Replace(strings.TrimSuffix(wsURL, "/ws"), "ws://", "tcp://", 1), "--serializer", "msgpack", "-n", "300"}, 300, 1},
