@@ -8,7 +8,7 @@ NODE_DIR  := router/testdata/node
 APT_PKGS  := mosquitto mosquitto-clients redis-server haproxy python3-autobahn python3-msgpack python3-cbor2 python3-nacl
 BENCHTIME ?= 3s
 
-.PHONY: build run test deps deps-apt deps-node deps-browser bench fuzz lint clean
+.PHONY: build run test deps deps-apt deps-node deps-browser bench bench-compare fuzz lint clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/junction ./cmd/junction
@@ -76,6 +76,14 @@ bench: deps
 	$(GO) test ./router -run '^$$' -bench . -skip IdleConnections -benchtime $(BENCHTIME) -count 1 -timeout 30m
 	$(GO) test ./router -run '^$$' -bench IdleConnections -benchtime $(IDLECONNS)x -count 1 -timeout 30m
 	$(GO) test ./bridge/federation -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 -timeout 30m
+
+# bench-compare runs `junction bench`'s scenarios against Junction, mosquitto,
+# a bare mochi and a bare nexus, one after the other, and writes
+# docs/benchmarks.md and its charts (docs/benchmarks/*.svg). About 5 minutes
+# with the default BENCH_DURATION (sending time per scenario and target).
+BENCH_DURATION ?= 5s
+bench-compare: build deps-apt
+	$(GO) run ./cmd/junction/bench/compare -junction bin/junction -out docs -duration $(BENCH_DURATION)
 
 lint:
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/junctionmq/junction/bridge/federation"
+	"github.com/junctionmq/junction/cmd/junction/bench"
 	"github.com/junctionmq/junction/router"
 )
 
@@ -38,7 +39,7 @@ func newRootCmd(stdout, stderr io.Writer, environ []string) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newServeCmd(stderr, environ), newConfigCmd(stdout, environ), newVersionCmd(stdout),
-		newPasswdCmd(stdout, os.Stdin), newTokenCmd(stdout))
+		newPasswdCmd(stdout, os.Stdin), newTokenCmd(stdout), bench.NewCommand(stdout, stderr))
 	return root
 }
 
