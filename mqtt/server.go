@@ -469,10 +469,24 @@ func (h *observer) Provides(b byte) bool {
 // must respect: Maximum Packet Size, so that it does not send what would cost
 // it its connection, and Topic Alias Maximum, without which compliant clients
 // never use aliases (mochi leaves both out).
-func (h *observer) OnPacketEncode(_ *mochi.Client, pk packets.Packet) packets.Packet {
-	if pk.FixedHeader.Type == packets.Connack && pk.ProtocolVersion == 5 {
+//
+// It also notes why the server sends a DISCONNECT (MQTT 5): mochi writes it
+// before it records its cause, and a client that closes at once on reading
+// it would otherwise be taken to have left on its own.
+func (h *observer) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.Packet {
+	switch {
+	case pk.FixedHeader.Type == packets.Connack && pk.ProtocolVersion == 5:
 		pk.Properties.MaximumPacketSize = h.caps.MaximumPacketSize
 		pk.Properties.TopicAliasMaximum = h.caps.TopicAliasMaximum
+	case pk.FixedHeader.Type == packets.Disconnect:
+		if q, ok := cl.Net.Conn.(*queuedConn); ok {
+			switch pk.ReasonCode {
+			case packets.ErrSessionTakenOver.Code:
+				q.ended(ReasonTakeover, packets.ErrSessionTakenOver.Reason)
+			case packets.ErrServerShuttingDown.Code:
+				q.ended(ReasonShutdown, packets.ErrServerShuttingDown.Reason)
+			}
+		}
 	}
 	return pk
 }
