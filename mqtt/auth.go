@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -80,7 +81,8 @@ type authHook struct {
 	server       *mochi.Server
 	metrics      Metrics
 	log          *slog.Logger
-	rpc          bool // $rpc/ and $rpc-reply/ are RPC: see rpcHook
+	rpc          bool   // $rpc/ and $rpc-reply/ are RPC: see rpcHook
+	maxKeepAlive uint16 // seconds; 0: no cap
 
 	mu       sync.RWMutex
 	sessions map[string]*session // by client id
@@ -108,9 +110,22 @@ func (h *authHook) session(cl *mochi.Client) *session {
 func (h *authHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 	info := connInfoOf(cl)
 	remote := info.Host()
+	q, _ := cl.Net.Conn.(*queuedConn)
+	if q != nil {
+		q.identify(cl.ID, "")
+	}
 	refuse := func(code packets.Code, method string, err error) error {
 		h.metrics.AuthFailed(method)
-		h.log.Info("MQTT connection refused", "client", cl.ID, "remote", info.Remote, "method", method, "reason", err)
+		if q != nil {
+			// Said once, in the line that ends the connection.
+			reason := ReasonAuthFailed
+			if code == packets.ErrNotAuthorized {
+				reason = ReasonNotAuthorized
+			}
+			q.ended(reason, fmt.Sprintf("%s: %v", method, err))
+		} else {
+			h.log.Info("MQTT connection refused", "client", cl.ID, "remote", info.Remote, "method", method, "reason", err)
+		}
 		_ = h.server.SendConnack(cl, connackCode(cl, code), false, nil)
 		return code
 	}
@@ -169,7 +184,27 @@ func (h *authHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 	h.sessions[cl.ID] = s // a new connection with the same client id takes the session over
 	h.mu.Unlock()
 	h.log.Debug("MQTT client authenticated", "client", cl.ID, "authid", id.AuthID, "role", id.Role, "realm", id.Realm, "method", method)
+	if q != nil {
+		q.identify(cl.ID, id.AuthID)
+	}
+	h.capKeepAlive(cl)
 	return nil
+}
+
+// capKeepAlive holds a client that asked for a longer keep alive than
+// mqtt.max_keep_alive, or for none (0), to the cap. mochi then sets the read
+// deadline to 1.5 times it (right after OnConnect) and, for MQTT 5, sends it
+// in CONNACK as Server Keep Alive, which the client must use instead of its
+// own. A 3.1.1 client cannot be told: it is disconnected when it stays
+// silent longer.
+func (h *authHook) capKeepAlive(cl *mochi.Client) {
+	if h.maxKeepAlive == 0 {
+		return
+	}
+	if cl.State.Keepalive == 0 || cl.State.Keepalive > h.maxKeepAlive {
+		cl.State.Keepalive = h.maxKeepAlive
+		cl.State.ServerKeepalive = true
+	}
 }
 
 // OnConnectAuthenticate admits the clients OnConnect accepted.

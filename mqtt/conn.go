@@ -54,7 +54,60 @@ type queuedConn struct {
 	// to the writer goroutine. nil for TLS and WebSocket.
 	raw syscall.RawConn
 
-	info auth.ConnInfo // set before the connection is handed to mochi
+	info   auth.ConnInfo // set before the connection is handed to mochi
+	remote net.Addr      // the client's address when it is not the socket's peer's; else nil
+
+	// How it ended, for the one line that says so (Server.logEnd): set by
+	// the hooks, read once mochi is done.
+	clientID, authID, endReason, endDetail, evictReason string
+}
+
+// remoteAddr is a client address known as a string (from X-Forwarded-For).
+type remoteAddr string
+
+func (a remoteAddr) Network() string { return "tcp" }
+func (a remoteAddr) String() string  { return string(a) }
+
+// RemoteAddr is the client's address, which mochi files the client under.
+func (q *queuedConn) RemoteAddr() net.Addr {
+	if q.remote != nil {
+		return q.remote
+	}
+	return q.Conn.RemoteAddr()
+}
+
+// identify notes who the client says it is (CONNECT) and, once it is
+// authenticated, its authid.
+func (q *queuedConn) identify(clientID, authID string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.clientID, q.authID = clientID, authID
+}
+
+// ended notes why the connection ends; the first reason given stands.
+func (q *queuedConn) ended(reason, detail string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.endReason == "" {
+		q.endReason, q.endDetail = reason, detail
+	}
+}
+
+// ending returns what identify and ended noted.
+func (q *queuedConn) ending() (clientID, authID, reason, detail string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	detail = q.endDetail
+	if q.evictReason != "" {
+		detail = q.evictReason
+	}
+	return q.clientID, q.authID, q.endReason, detail
+}
+
+func (q *queuedConn) wasEvicted() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.evicted
 }
 
 func newQueuedConn(c net.Conn, limit int, writeTimeout time.Duration, onEvict func(string)) *queuedConn {
@@ -102,6 +155,7 @@ func (q *queuedConn) Write(p []byte) (int, error) {
 	}
 	if len(q.buf)+len(p) > q.limit {
 		q.failed, q.evicted = true, true
+		q.evictReason = "write_buffer_full"
 		q.mu.Unlock()
 		q.onEvict("write_buffer_full")
 		q.abort()
@@ -137,6 +191,9 @@ func (q *queuedConn) evict(reason string) {
 	q.mu.Lock()
 	already := q.failed
 	q.failed, q.evicted = true, true
+	if !already {
+		q.evictReason = reason
+	}
 	q.mu.Unlock()
 	if !already {
 		q.onEvict(reason)
@@ -185,6 +242,9 @@ func (q *queuedConn) writeLoop() {
 				wasFailed := q.failed
 				q.failed = true
 				q.evicted = q.evicted || isTimeout(err) && !wasFailed
+				if isTimeout(err) && !wasFailed {
+					q.evictReason = "write_timeout"
+				}
 				q.mu.Unlock()
 				if isTimeout(err) && !wasFailed {
 					q.onEvict("write_timeout")
@@ -257,8 +317,21 @@ func isTimeout(err error) bool {
 // across binary messages, and each write is one binary message (MQTT over
 // WebSocket allows several packets, or part of one, per message).
 type wsConn struct {
-	ws *websocket.Conn
-	r  io.Reader
+	ws          *websocket.Conn
+	r           io.Reader
+	limit       int64 // bytes per message after inflating; 0: none
+	n           int64 // read of the current message
+	compressMin int   // shorter writes go uncompressed (permessage-deflate)
+}
+
+// errInflatedTooLarge is a compressed WebSocket message that inflates beyond
+// the limit: a zip bomb, or a client that ignores the limit.
+var errInflatedTooLarge = errors.New("WebSocket message inflates beyond the message size limit")
+
+// isWSClose reports a close frame from the client: it left.
+func isWSClose(err error) bool {
+	var ce *websocket.CloseError
+	return errors.As(err, &ce)
 }
 
 // errTextFrame is returned for a text message: MQTT over WebSocket is binary.
@@ -276,9 +349,19 @@ func (c *wsConn) Read(p []byte) (int, error) {
 				_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 				return 0, errTextFrame
 			}
-			c.r = r
+			c.r, c.n = r, 0
+		}
+		if c.limit > 0 && int64(len(p)) > c.limit-c.n+1 {
+			p = p[:c.limit-c.n+1]
 		}
 		n, err := c.r.Read(p)
+		c.n += int64(n)
+		if c.limit > 0 && c.n > c.limit {
+			// gorilla's read limit counted the compressed bytes only.
+			msg := websocket.FormatCloseMessage(websocket.CloseMessageTooBig, errInflatedTooLarge.Error())
+			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			return 0, fmt.Errorf("%w (%d bytes)", errInflatedTooLarge, c.limit)
+		}
 		if errors.Is(err, io.EOF) {
 			c.r = nil
 			if n == 0 {
@@ -291,6 +374,8 @@ func (c *wsConn) Read(p []byte) (int, error) {
 }
 
 func (c *wsConn) Write(p []byte) (int, error) {
+	// Only has an effect when permessage-deflate was negotiated.
+	c.ws.EnableWriteCompression(len(p) >= c.compressMin)
 	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
 		return 0, err
 	}

@@ -40,11 +40,12 @@ func (h *recordingHub) answer(r bridge.Route, err error) {
 
 type nopMetrics struct{}
 
-func (nopMetrics) Connected(string) func() { return func() {} }
-func (nopMetrics) Evicted(string)          {}
-func (nopMetrics) Rejected(string)         {}
-func (nopMetrics) AuthFailed(string)       {}
-func (nopMetrics) Denied(string)           {}
+func (nopMetrics) Connected(string) func()     { return func() {} }
+func (nopMetrics) Evicted(string)              {}
+func (nopMetrics) Rejected(string)             {}
+func (nopMetrics) AuthFailed(string)           {}
+func (nopMetrics) Denied(string)               {}
+func (nopMetrics) Ended(string, time.Duration) {}
 
 // noRPC makes no RPC clients: the recording hub never calls.
 type noRPC struct{}

@@ -15,6 +15,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -47,7 +48,27 @@ type Metrics interface {
 	Rejected(reason string)
 	AuthFailed(method string)
 	Denied(action string)
+	// Ended counts a connection's end: its reason (one of the Reason
+	// constants) and how long it lasted.
+	Ended(reason string, lasted time.Duration)
 }
+
+// Reasons a connection ended, the labels of the router's disconnect metric.
+const (
+	ReasonClientDisconnect = "client_disconnect" // the client sent DISCONNECT
+	ReasonConnectionLost   = "connection_lost"   // closed or reset without DISCONNECT
+	ReasonKeepAlive        = "keepalive_timeout" // silent for 1.5 times its keep alive
+	ReasonConnectTimeout   = "connect_timeout"   // no CONNECT within limits.connect_timeout
+	ReasonAuthFailed       = "auth_failed"       // bad credentials or throttled
+	ReasonNotAuthorized    = "not_authorized"    // anonymous off, forbidden will, another identity's session
+	ReasonTakeover         = "takeover"          // a new connection took its session
+	ReasonSlowConsumer     = "slow_consumer"     // evicted for not reading
+	ReasonTooLarge         = "too_large"         // a packet (or an inflated WebSocket message) over the limit
+	ReasonProtocolError    = "protocol_error"    // malformed or invalid packets
+	ReasonShutdown         = "server_shutdown"   // the router is draining
+	ReasonServerBusy       = "server_busy"       // refused at CONNECT for want of capacity
+	ReasonError            = "error"             // anything else
+)
 
 // Config is everything a Server needs.
 type Config struct {
@@ -62,12 +83,19 @@ type Config struct {
 	Logger           *slog.Logger
 	Metrics          Metrics
 	Authority        Authority
-	DefaultRealm     string   // the realm of clients whose identity names none
-	CertAuthID       string   // cn or san: the authid of a TLS client certificate
-	Hub              Hub      // nil: publications stay in MQTT on this router
-	RPC              RPC      // nil: $rpc/ topics are ordinary topics
-	Interest         Interest // nil: nobody is told of MQTT subscriptions (no federation)
-	Sessions         Sessions // nil: persistent sessions stay on this router (session.go)
+	DefaultRealm     string // the realm of clients whose identity names none
+	CertAuthID       string // cn or san: the authid of a TLS client certificate
+	// MaxKeepAlive caps a client's keep alive (0: no cap). A client asking
+	// more, or 0, gets it: MQTT 5 in CONNACK (Server Keep Alive), 3.1.1 by
+	// being disconnected after 1.5 times it of silence.
+	MaxKeepAlive time.Duration
+	// WSCompressMinSize: on a WebSocket that negotiated permessage-deflate,
+	// writes shorter than this go uncompressed.
+	WSCompressMinSize int
+	Hub               Hub      // nil: publications stay in MQTT on this router
+	RPC               RPC      // nil: $rpc/ topics are ordinary topics
+	Interest          Interest // nil: nobody is told of MQTT subscriptions (no federation)
+	Sessions          Sessions // nil: persistent sessions stay on this router (session.go)
 }
 
 func (c *Config) validate() error {
@@ -86,6 +114,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxTopicAlias < 0 || c.MaxTopicAlias > math.MaxUint16 {
 		errs = append(errs, errors.New("MaxTopicAlias must be within 0..65535"))
+	}
+	if c.MaxKeepAlive < 0 || c.MaxKeepAlive > math.MaxUint16*time.Second {
+		errs = append(errs, errors.New("MaxKeepAlive must be within 0..65535s"))
 	}
 	if c.MaxSessionExpiry < 0 || c.MaxMessageExpiry < 0 {
 		errs = append(errs, errors.New("expiry limits cannot be negative"))
@@ -145,6 +176,7 @@ func New(cfg Config) (*Server, error) {
 	ah := &authHook{
 		authority: cfg.Authority, defaultRealm: cfg.DefaultRealm, certFrom: cfg.CertAuthID,
 		server: m, metrics: cfg.Metrics, log: log, sessions: map[string]*session{}, rpc: cfg.RPC != nil,
+		maxKeepAlive: uint16(cfg.MaxKeepAlive / time.Second),
 	}
 	if err := m.AddHook(ah, nil); err != nil {
 		return nil, fmt.Errorf("mqtt hook: %w", err)
@@ -222,35 +254,35 @@ func (s *Server) ServeConn(c net.Conn, transport string, info auth.ConnInfo) {
 	defer s.active.Done()
 	disconnected := s.cfg.Metrics.Connected(transport)
 	defer disconnected()
-	remote := c.RemoteAddr().String()
+	start := time.Now()
 	if info.Remote == "" {
-		info.Remote = remote
+		info.Remote = c.RemoteAddr().String()
 	}
+	remote := info.Remote
 	q := newQueuedConn(c, s.cfg.WriteBuffer, s.cfg.WriteTimeout, func(reason string) {
 		s.cfg.Metrics.Evicted(reason)
-		s.log.Warn("evicting slow MQTT client", "remote", remote, "reason", reason)
 	})
 	q.info = info
+	if remote != c.RemoteAddr().String() {
+		// The client's address (from X-Forwarded-For): what mochi files it under.
+		q.remote = remoteAddr(remote)
+	}
 	s.track(q)
 	defer s.untrack(q)
 	_ = c.SetReadDeadline(time.Now().Add(s.cfg.ConnectTimeout)) // mochi sets none before CONNECT
 	err := s.mochi.EstablishConnection(transport, q)
-	closedHere := q.closedByServer()
 	q.finish()
 	<-q.done
-	if closedHere {
-		// Ended by the server (drain, takeover, eviction): mochi's read
-		// error is only the read deadline that Close set.
-		s.log.Debug("MQTT connection closed by the server", "remote", remote, "transport", transport, "reason", err)
-		return
-	}
-	s.logEnd(remote, transport, err)
+	s.logEnd(q, transport, time.Since(start), err)
 }
 
 // ServeWebSocket runs an MQTT session on an upgraded WebSocket.
 func (s *Server) ServeWebSocket(ws *websocket.Conn, info auth.ConnInfo) {
-	ws.SetReadLimit(int64(s.cfg.MaxMessageSize) + 64<<10) // a frame may hold a packet and a bit
-	s.ServeConn(&wsConn{ws: ws}, TransportWebSocket, info)
+	// A message may hold a packet and a bit. gorilla's read limit counts the
+	// bytes on the wire; wsConn bounds each message after inflating too.
+	limit := int64(s.cfg.MaxMessageSize) + 64<<10
+	ws.SetReadLimit(limit)
+	s.ServeConn(&wsConn{ws: ws, limit: limit, compressMin: s.cfg.WSCompressMinSize}, TransportWebSocket, info)
 }
 
 // evict cuts off a client whose connection is one of ours.
@@ -272,28 +304,86 @@ func (s *Server) untrack(q *queuedConn) {
 	delete(s.conns, q)
 }
 
-func (s *Server) logEnd(remote, transport string, err error) {
-	switch {
-	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed),
-		errors.Is(err, packets.ErrServerShuttingDown):
-		s.log.Debug("MQTT connection ended", "remote", remote, "transport", transport, "reason", err)
-	case errors.Is(err, packets.ErrPacketTooLarge):
-		s.cfg.Metrics.Rejected("too_large")
-		s.log.Warn("MQTT client sent a packet over the size limit", "remote", remote, "limit", s.cfg.MaxMessageSize)
-	case isTimeout(err):
-		s.log.Info("MQTT connection timed out", "remote", remote, "transport", transport)
-	case errors.Is(err, ErrSlowConsumer),
-		errors.Is(err, packets.ErrBadUsernameOrPassword), errors.Is(err, packets.ErrNotAuthorized):
-		// Evictions and refused logins are logged and counted where they happen.
-	default:
-		var code packets.Code
-		if errors.As(err, &code) && code.Code >= packets.ErrUnspecifiedError.Code {
-			s.cfg.Metrics.Rejected("malformed")
-			s.log.Warn("MQTT connection closed on bad input", "remote", remote, "transport", transport, "reason", err)
-			return
-		}
-		s.log.Info("MQTT connection ended", "remote", remote, "transport", transport, "reason", err)
+// logEnd logs a connection's end, once, and counts it: one line with the
+// client id and authid (when it got that far), the client's address, the
+// transport, how long it lasted and why it ended.
+func (s *Server) logEnd(q *queuedConn, transport string, lasted time.Duration, err error) {
+	clientID, authID, reason, detail := q.ending()
+	if reason == "" {
+		reason = endReason(err, clientID != "", q)
 	}
+	if detail == "" && err != nil {
+		detail = err.Error()
+	}
+	switch reason {
+	case ReasonTooLarge:
+		s.cfg.Metrics.Rejected("too_large")
+	case ReasonProtocolError:
+		s.cfg.Metrics.Rejected("malformed")
+	}
+	s.cfg.Metrics.Ended(reason, lasted)
+	level := slog.LevelInfo
+	if reason == ReasonTooLarge || reason == ReasonProtocolError || reason == ReasonSlowConsumer {
+		level = slog.LevelWarn
+	}
+	s.log.Log(context.Background(), level, "MQTT client disconnected", "client", clientID, "authid", authID,
+		"remote", q.info.Remote, "transport", transport, "duration", lasted.Round(time.Millisecond),
+		"reason", reason, "detail", detail)
+}
+
+// endReason classifies how a connection ended from mochi's error, for the
+// ends no hook has named. connected: CONNECT was read.
+func endReason(err error, connected bool, q *queuedConn) string {
+	var code packets.Code
+	switch {
+	case q.wasEvicted():
+		return ReasonSlowConsumer
+	case errors.Is(err, errInflatedTooLarge), errors.Is(err, packets.ErrPacketTooLarge):
+		return ReasonTooLarge
+	case errors.Is(err, packets.ErrBadUsernameOrPassword):
+		return ReasonAuthFailed
+	case errors.Is(err, packets.ErrNotAuthorized):
+		return ReasonNotAuthorized
+	case errors.Is(err, packets.ErrServerBusy):
+		return ReasonServerBusy
+	case errors.Is(err, packets.ErrServerShuttingDown):
+		return ReasonShutdown
+	case isTimeout(err) && q.closedByServer():
+		return ReasonShutdown // reads cut by a drain before CONNECT was done
+	case isTimeout(err) && connected:
+		return ReasonKeepAlive
+	case isTimeout(err):
+		return ReasonConnectTimeout
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, io.ErrUnexpectedEOF), isWSClose(err):
+		return ReasonConnectionLost
+	case errors.As(err, &code) && code.Code >= packets.ErrUnspecifiedError.Code, errors.Is(err, errTextFrame):
+		return ReasonProtocolError
+	}
+	return ReasonError
+}
+
+// disconnectReason names the end of an established client, from the cause
+// mochi recorded when it stopped it.
+func disconnectReason(cl *mochi.Client, err error, q *queuedConn) string {
+	cause := cl.StopCause()
+	switch {
+	case q.wasEvicted():
+		return ReasonSlowConsumer
+	case errors.Is(cause, packets.ErrSessionTakenOver):
+		return ReasonTakeover
+	case errors.Is(cause, packets.ErrServerShuttingDown):
+		return ReasonShutdown
+	case errors.Is(cause, packets.CodeDisconnect), errors.Is(cause, packets.CodeDisconnectWillMessage),
+		errors.Is(err, packets.CodeDisconnectWillMessage):
+		return ReasonClientDisconnect
+	case errors.Is(cause, packets.ErrKeepAliveTimeout):
+		return ReasonKeepAlive
+	}
+	if err == nil {
+		err = cause
+	}
+	return endReason(err, true, q)
 }
 
 // Close sends every client DISCONNECT 0x8B (server shutting down; MQTT 5) and
@@ -379,10 +469,24 @@ func (h *observer) Provides(b byte) bool {
 // must respect: Maximum Packet Size, so that it does not send what would cost
 // it its connection, and Topic Alias Maximum, without which compliant clients
 // never use aliases (mochi leaves both out).
-func (h *observer) OnPacketEncode(_ *mochi.Client, pk packets.Packet) packets.Packet {
-	if pk.FixedHeader.Type == packets.Connack && pk.ProtocolVersion == 5 {
+//
+// It also notes why the server sends a DISCONNECT (MQTT 5): mochi writes it
+// before it records its cause, and a client that closes at once on reading
+// it would otherwise be taken to have left on its own.
+func (h *observer) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.Packet {
+	switch {
+	case pk.FixedHeader.Type == packets.Connack && pk.ProtocolVersion == 5:
 		pk.Properties.MaximumPacketSize = h.caps.MaximumPacketSize
 		pk.Properties.TopicAliasMaximum = h.caps.TopicAliasMaximum
+	case pk.FixedHeader.Type == packets.Disconnect:
+		if q, ok := cl.Net.Conn.(*queuedConn); ok {
+			switch pk.ReasonCode {
+			case packets.ErrSessionTakenOver.Code:
+				q.ended(ReasonTakeover, packets.ErrSessionTakenOver.Reason)
+			case packets.ErrServerShuttingDown.Code:
+				q.ended(ReasonShutdown, packets.ErrServerShuttingDown.Reason)
+			}
+		}
 	}
 	return pk
 }
@@ -391,6 +495,15 @@ func (h *observer) OnPacketEncode(_ *mochi.Client, pk packets.Packet) packets.Pa
 // it could not read (too large: 0x95, malformed: 0x81). mochi sends a
 // DISCONNECT for errors in packets it has read, but not for these.
 func (h *observer) OnDisconnect(cl *mochi.Client, err error, _ bool) {
+	if q, ok := cl.Net.Conn.(*queuedConn); ok {
+		detail := ""
+		if cause := cl.StopCause(); cause != nil {
+			detail = cause.Error()
+		} else if err != nil {
+			detail = err.Error()
+		}
+		q.ended(disconnectReason(cl, err, q), detail)
+	}
 	var code packets.Code
 	if cl.Properties.ProtocolVersion != 5 || !errors.As(err, &code) ||
 		code.Code != packets.ErrPacketTooLarge.Code && code.Code != packets.ErrMalformedPacket.Code {

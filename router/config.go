@@ -55,16 +55,55 @@ type HTTPConfig struct {
 	AllowedOrigins []string  `yaml:"allowed_origins"`
 	TLS            TLSConfig `yaml:"tls"`
 	Static         string    `yaml:"static"` // a directory served at /; "": off
+	// Behind a load balancer (see proxyConfig). On this listener trusted
+	// proxies may also name the client in X-Forwarded-For or Forwarded.
+	ProxyProtocol  bool              `yaml:"proxy_protocol"`
+	TrustedProxies []string          `yaml:"trusted_proxies"` // IP addresses or CIDRs
+	Compression    CompressionConfig `yaml:"compression"`
+	AcceptRate     AcceptRateConfig  `yaml:"accept_rate"`
+}
+
+// proxyConfig says which peers of a listener are proxies whose word on the
+// client's address is taken: a PROXY protocol (v1 or v2) header when
+// proxy_protocol is on, and on the HTTP listener X-Forwarded-For and
+// Forwarded. Everyone else is the client itself.
+type proxyConfig struct {
+	ProxyProtocol  bool
+	TrustedProxies []string
+}
+
+func (h HTTPConfig) proxy() proxyConfig { return proxyConfig{h.ProxyProtocol, h.TrustedProxies} }
+func (m MQTTConfig) proxy() proxyConfig { return proxyConfig{m.ProxyProtocol, m.TrustedProxies} }
+
+// CompressionConfig is permessage-deflate on WebSocket connections.
+type CompressionConfig struct {
+	Enabled bool `yaml:"enabled"`
+	Level   int  `yaml:"level"`    // 1 (fastest) to 9 (smallest)
+	MinSize int  `yaml:"min_size"` // messages shorter than this are sent uncompressed
+}
+
+// AcceptRateConfig limits how fast a listener accepts connections: a token
+// bucket for the listener as a whole and one per source address. A rate of
+// 0 turns that bucket off.
+type AcceptRateConfig struct {
+	Rate           float64 `yaml:"rate"`  // connections per second, all sources together
+	Burst          int     `yaml:"burst"` // connections at once beyond the rate
+	PerSource      float64 `yaml:"per_source"`
+	PerSourceBurst int     `yaml:"per_source_burst"`
 }
 
 // MQTTConfig is the MQTT-over-TCP listener and MQTT session limits.
 type MQTTConfig struct {
-	Listen           string    `yaml:"listen"`
-	TLS              TLSConfig `yaml:"tls"`
-	MaxSessionExpiry Duration  `yaml:"max_session_expiry"`
-	MaxMessageExpiry Duration  `yaml:"max_message_expiry"`
-	MaxTopicAlias    int       `yaml:"max_topic_alias"`
-	DefaultRealm     string    `yaml:"default_realm"`
+	Listen           string           `yaml:"listen"`
+	TLS              TLSConfig        `yaml:"tls"`
+	MaxSessionExpiry Duration         `yaml:"max_session_expiry"`
+	MaxMessageExpiry Duration         `yaml:"max_message_expiry"`
+	MaxTopicAlias    int              `yaml:"max_topic_alias"`
+	DefaultRealm     string           `yaml:"default_realm"`
+	MaxKeepAlive     Duration         `yaml:"max_keep_alive"`
+	ProxyProtocol    bool             `yaml:"proxy_protocol"`
+	TrustedProxies   []string         `yaml:"trusted_proxies"`
+	AcceptRate       AcceptRateConfig `yaml:"accept_rate"`
 }
 
 // WAMPConfig holds WAMP transport settings.
@@ -394,6 +433,35 @@ func (c *Config) Validate() error {
 	if c.MQTT.MaxTopicAlias < 0 || c.MQTT.MaxTopicAlias > 65535 {
 		bad("mqtt.max_topic_alias", "want 0..65535, got %d", c.MQTT.MaxTopicAlias)
 	}
+	if k := c.MQTT.MaxKeepAlive; k < 0 || k > Duration(65535*time.Second) || k.D()%time.Second != 0 {
+		bad("mqtt.max_keep_alive", "want whole seconds within 0s..65535s (18h12m15s), got %s", k.D())
+	}
+	checkProxy := func(path string, p proxyConfig) {
+		if _, err := parseTrusted(p.TrustedProxies); err != nil {
+			bad(path+".trusted_proxies", "%v", err)
+		}
+		if p.ProxyProtocol && len(p.TrustedProxies) == 0 {
+			bad(path+".proxy_protocol", "needs trusted_proxies: the addresses of the proxies that may send a PROXY header (0.0.0.0/0 and ::/0 trust every peer)")
+		}
+	}
+	checkProxy("http", c.HTTP.proxy())
+	checkProxy("mqtt", c.MQTT.proxy())
+	if z := c.HTTP.Compression; z.Enabled && (z.Level < 1 || z.Level > 9) {
+		bad("http.compression.level", "want 1..9, got %d", z.Level)
+	}
+	if c.HTTP.Compression.MinSize < 0 {
+		bad("http.compression.min_size", "cannot be negative")
+	}
+	checkRate := func(path string, a AcceptRateConfig) {
+		if a.Rate < 0 || a.PerSource < 0 || a.Burst < 0 || a.PerSourceBurst < 0 {
+			bad(path, "values cannot be negative")
+		}
+		if a.Rate > 0 && a.Burst < 1 || a.PerSource > 0 && a.PerSourceBurst < 1 {
+			bad(path, "a burst of at least 1 goes with each rate")
+		}
+	}
+	checkRate("http.accept_rate", c.HTTP.AcceptRate)
+	checkRate("mqtt.accept_rate", c.MQTT.AcceptRate)
 	if c.WAMP.PingInterval < 0 {
 		bad("wamp.ping_interval", "cannot be negative")
 	}

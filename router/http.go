@@ -51,7 +51,13 @@ func (r *Router) handler() http.Handler {
 		// "/" is the least specific pattern: the ones above keep their paths.
 		mux.Handle("/", staticHandler(r.cfg.HTTP.Static))
 	}
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		// A request reached a handler: the connection is not garbage.
+		if hc, ok := req.Context().Value(httpConnKey{}).(*httpConn); ok {
+			hc.served.Store(true)
+		}
+		mux.ServeHTTP(w, req)
+	})
 }
 
 // staticHandler serves the files under dir (http.static) for GET and HEAD.
@@ -103,7 +109,8 @@ func (s staticFS) Open(name string) (fs.File, error) {
 // handleWebSocket negotiates the protocol from the client's subprotocol offer
 // and hands the upgraded connection to the WAMP or MQTT side.
 func (r *Router) handleWebSocket(w http.ResponseWriter, req *http.Request) {
-	remote := req.RemoteAddr
+	// The client's address: behind a trusted proxy, the one it forwards for.
+	remote := clientAddr(req, r.httpTrusted)
 	if !websocket.IsWebSocketUpgrade(req) {
 		r.refuse(w, remote, http.StatusBadRequest, "not_websocket",
 			fmt.Sprintf("this endpoint takes WebSocket connections with one of the subprotocols: %s\n", strings.Join(subprotocols, ", ")))
@@ -126,6 +133,11 @@ func (r *Router) handleWebSocket(w http.ResponseWriter, req *http.Request) {
 		r.refuse(w, remote, http.StatusServiceUnavailable, "draining", "server is shutting down\n")
 		return
 	}
+	if !r.allowSource(listenerHTTP, remote) {
+		w.Header().Set("Retry-After", "1")
+		r.refuse(w, remote, http.StatusServiceUnavailable, "", "too many connections from your address; retry later (http.accept_rate)\n")
+		return
+	}
 	release, ok := r.acquire(remote)
 	if !ok {
 		r.refuse(w, remote, http.StatusServiceUnavailable, "", "connection limit reached\n")
@@ -146,7 +158,13 @@ func (r *Router) handleWebSocket(w http.ResponseWriter, req *http.Request) {
 		// frames take several reads).
 		ReadBufferSize:  1024,
 		WriteBufferPool: &r.wsWriteBufs,
+		// permessage-deflate without context takeover (all gorilla does):
+		// compressors are pooled per message, so an idle connection holds
+		// none. Reads are bounded after inflating by the WAMP and MQTT sides
+		// (gorilla's read limit counts compressed bytes).
+		EnableCompression: r.cfg.HTTP.Compression.Enabled,
 	}
+	deflate := r.cfg.HTTP.Compression.Enabled && offersDeflate(req.Header)
 	// With no Upgrader.Subprotocols gorilla echoes the one in this header.
 	hdr := http.Header{}
 	hdr.Set("Sec-WebSocket-Protocol", chosen)
@@ -157,8 +175,14 @@ func (r *Router) handleWebSocket(w http.ResponseWriter, req *http.Request) {
 		r.log.Info("WebSocket upgrade failed", "remote", remote, "error", err)
 		return
 	}
+	if deflate {
+		if err := ws.SetCompressionLevel(r.cfg.HTTP.Compression.Level); err != nil {
+			r.log.Warn("WebSocket compression level refused", "level", r.cfg.HTTP.Compression.Level, "error", err)
+		}
+		r.metrics.deflate.WithLabelValues(protocolOf(chosen)).Inc()
+	}
 	state, _ := req.Context().Value(tlsStateKey{}).(*tls.ConnectionState)
-	info := auth.ConnInfo{Remote: req.RemoteAddr, Token: auth.TokenFromRequest(req, r.cfg.Auth.JWT.Cookie), TLS: state}
+	info := auth.ConnInfo{Remote: remote, Token: auth.TokenFromRequest(req, r.cfg.Auth.JWT.Cookie), TLS: state}
 	// The session runs on a goroutine of its own and this handler returns,
 	// so that net/http lets go of what it holds for the request (its 4 KiB
 	// read and write buffers, the handler's stack) instead of keeping it for
@@ -172,6 +196,27 @@ func (r *Router) handleWebSocket(w http.ResponseWriter, req *http.Request) {
 			r.mqtt.ServeWebSocket(ws, info)
 		}
 	})
+}
+
+// offersDeflate reports whether a WebSocket upgrade offers
+// permessage-deflate, which gorilla then accepts when compression is on.
+func offersDeflate(h http.Header) bool {
+	for _, line := range h.Values("Sec-WebSocket-Extensions") {
+		for _, ext := range strings.Split(line, ",") {
+			name, _, _ := strings.Cut(ext, ";")
+			if strings.EqualFold(strings.TrimSpace(name), "permessage-deflate") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func protocolOf(subprotocol string) string {
+	if wamp.IsSubprotocol(subprotocol) {
+		return "wamp"
+	}
+	return "mqtt"
 }
 
 // refuse answers a handshake with an HTTP error, counts and logs it. An empty

@@ -1,7 +1,9 @@
 package router
 
 import (
+	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -25,6 +27,10 @@ type metrics struct {
 	bridged          *prometheus.CounterVec // direction
 	unbridged        *prometheus.CounterVec // reason
 	rpc              *prometheus.CounterVec // kind, outcome
+	rateRefusals     *prometheus.CounterVec // listener, reason
+	deflate          *prometheus.CounterVec // protocol
+	disconnects      *prometheus.CounterVec // protocol, reason
+	lifetime         *prometheus.HistogramVec
 
 	fedUp, fedNodes, fedRoutes, fedSpool, fedSpoolBytes prometheus.Gauge
 	fedSent, fedReceived, fedDuplicates, fedResent      prometheus.Counter
@@ -88,6 +94,23 @@ func newMetrics() *metrics {
 		Name: "junction_mqtt_rpc_total",
 		Help: "Calls made by MQTT clients (kind call) and invocations of MQTT callees (kind invocation), by outcome: ok, error, timeout, canceled, too_many.",
 	}, []string{"kind", "outcome"})
+	m.rateRefusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "junction_connections_refused_total",
+		Help: "Connections refused by an accept rate limit (http.accept_rate, mqtt.accept_rate), by listener and reason: rate (the listener's bucket; the TCP connection is closed) or source_rate (the client address's bucket; HTTP 503, CONNACK server busy, RawSocket error 4).",
+	}, []string{"listener", "reason"})
+	m.deflate = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "junction_websocket_deflate_total",
+		Help: "WebSocket connections that negotiated permessage-deflate (http.compression).",
+	}, []string{"protocol"})
+	m.disconnects = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "junction_disconnects_total",
+		Help: "Client connections ended, by protocol and reason: " + strings.Join(DisconnectReasons, ", ") + ".",
+	}, []string{"protocol", "reason"})
+	m.lifetime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "junction_connection_duration_seconds",
+		Help:    "How long client connections lasted, from accept to close.",
+		Buckets: []float64{0.01, 0.1, 1, 10, 60, 600, 3600, 6 * 3600, 24 * 3600, 7 * 24 * 3600},
+	}, []string{"protocol"})
 	gauge := func(name, help string) prometheus.Gauge {
 		return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
 	}
@@ -117,7 +140,7 @@ func newMetrics() *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.connections, m.connectionsTotal, m.evictions, m.rejected, m.refusals, m.authFailures, m.denied,
-		m.bridged, m.unbridged, m.rpc,
+		m.bridged, m.unbridged, m.rpc, m.rateRefusals, m.deflate, m.disconnects, m.lifetime,
 		trafficCollector{m},
 	)
 	return m
@@ -208,6 +231,20 @@ func (c trafficCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descInflight, prometheus.GaugeValue, float64(q.inflight))
 }
 
+// DisconnectReasons are the reason labels of junction_disconnects_total,
+// the same for both protocols (mqtt.Reason*, wamp's end reasons).
+var DisconnectReasons = []string{
+	"client_disconnect", "connection_lost", "keepalive_timeout", "connect_timeout", "auth_failed",
+	"not_authorized", "takeover", "slow_consumer", "too_large", "protocol_error", "server_shutdown",
+	"server_busy", "error",
+}
+
+// ended counts a connection's end.
+func (m *metrics) ended(protocol, reason string, d time.Duration) {
+	m.disconnects.WithLabelValues(protocol, reason).Inc()
+	m.lifetime.WithLabelValues(protocol).Observe(d.Seconds())
+}
+
 func (m *metrics) connected(protocol, transport string) func() {
 	m.connectionsTotal.WithLabelValues(protocol, transport).Inc()
 	g := m.connections.WithLabelValues(protocol, transport)
@@ -247,7 +284,8 @@ func (w wampMetrics) Rejected(reason string) { w.m.rejected.WithLabelValues("wam
 func (w wampMetrics) AuthFailed(method string) {
 	w.m.authFailures.WithLabelValues("wamp", method).Inc()
 }
-func (w wampMetrics) Denied(action string) { w.m.denied.WithLabelValues("wamp", action).Inc() }
+func (w wampMetrics) Denied(action string)                 { w.m.denied.WithLabelValues("wamp", action).Inc() }
+func (w wampMetrics) Ended(reason string, d time.Duration) { w.m.ended("wamp", reason, d) }
 
 // mqttMetrics is the MQTT side's view of the metrics.
 type mqttMetrics struct{ m *metrics }
@@ -258,6 +296,7 @@ func (q mqttMetrics) Rejected(reason string)            { q.m.rejected.WithLabel
 func (q mqttMetrics) AuthFailed(method string) {
 	q.m.authFailures.WithLabelValues("mqtt", method).Inc()
 }
-func (q mqttMetrics) Denied(action string) { q.m.denied.WithLabelValues("mqtt", action).Inc() }
+func (q mqttMetrics) Denied(action string)                 { q.m.denied.WithLabelValues("mqtt", action).Inc() }
+func (q mqttMetrics) Ended(reason string, d time.Duration) { q.m.ended("mqtt", reason, d) }
 
 var _ mqtt.Metrics = mqttMetrics{}

@@ -50,6 +50,11 @@ type Router struct {
 	httpAddr  net.Addr
 	mqttAddr  net.Addr
 
+	// Trusted proxies and accept rate limits of the two listeners.
+	httpTrusted, mqttTrusted trustedSet
+	httpRate, mqttRate       *acceptLimiter
+	rateLog                  logLimiter
+
 	open     atomic.Int64   // client connections holding a slot of limits.max_connections
 	conns    sync.WaitGroup // every connection and accept loop goroutine
 	draining atomic.Bool
@@ -68,7 +73,11 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	r := &Router{cfg: cfg, log: log, metrics: newMetrics(), auth: authority}
+	r := &Router{cfg: cfg, log: log, metrics: newMetrics(), auth: authority,
+		httpRate: newAcceptLimiter(cfg.HTTP.AcceptRate), mqttRate: newAcceptLimiter(cfg.MQTT.AcceptRate)}
+	// Validate has checked them.
+	r.httpTrusted, _ = parseTrusted(cfg.HTTP.TrustedProxies)
+	r.mqttTrusted, _ = parseTrusted(cfg.MQTT.TrustedProxies)
 	l := cfg.Limits
 	var hub *bridge.Hub
 	fed := cfg.Fed.Enabled()
@@ -109,6 +118,8 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 		Metrics:        wampMetrics{r.metrics},
 		Authority:      authority,
 		CertAuthID:     cfg.HTTP.TLS.CertAuthID,
+
+		WSCompressMinSize: cfg.HTTP.Compression.MinSize,
 	}
 	if hub != nil {
 		// The hub decides what crosses (bridge/route.go): the engines hand
@@ -139,6 +150,9 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 		Authority:        authority,
 		DefaultRealm:     cfg.mqttRealm(),
 		CertAuthID:       cfg.MQTT.TLS.CertAuthID,
+
+		MaxKeepAlive:      cfg.MQTT.MaxKeepAlive.D(),
+		WSCompressMinSize: cfg.HTTP.Compression.MinSize,
 	}
 	if hub != nil {
 		mcfg.Hub = hub
@@ -202,11 +216,15 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 		// byte of, so http.Server cannot see their TLS state itself.
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if state := tlsState(c); state != nil {
-				return context.WithValue(ctx, tlsStateKey{}, state)
+				ctx = context.WithValue(ctx, tlsStateKey{}, state)
+			}
+			if hc, ok := c.(*httpConn); ok {
+				ctx = context.WithValue(ctx, httpConnKey{}, hc)
 			}
 			return ctx
 		},
 	}
+	r.httpSrv.ConnState = r.httpConnState
 	return r, nil
 }
 
@@ -241,6 +259,9 @@ type tlsStateKey struct{}
 // tlsState returns the TLS state of c, looking through the universal port's
 // wrapper; nil for plain connections.
 func tlsState(c net.Conn) *tls.ConnectionState {
+	if hc, ok := c.(*httpConn); ok {
+		c = hc.Conn
+	}
 	if pc, ok := c.(*prefixConn); ok {
 		c = pc.Conn
 	}
@@ -257,13 +278,13 @@ func (r *Router) Start() error {
 	if !r.started.CompareAndSwap(false, true) {
 		return errors.New("router already started")
 	}
-	httpLn, err := r.listen(r.cfg.HTTP.Listen, r.cfg.HTTP.TLS)
+	httpLn, err := r.listen(r.cfg.HTTP.Listen, r.cfg.HTTP.TLS, r.cfg.HTTP.ProxyProtocol, r.httpTrusted)
 	if err != nil {
 		return fmt.Errorf("http.listen: %w", err)
 	}
 	var mqttLn net.Listener
 	if r.cfg.MQTT.Listen != "" {
-		if mqttLn, err = r.listen(r.cfg.MQTT.Listen, r.cfg.MQTT.TLS); err != nil {
+		if mqttLn, err = r.listen(r.cfg.MQTT.Listen, r.cfg.MQTT.TLS, r.cfg.MQTT.ProxyProtocol, r.mqttTrusted); err != nil {
 			_ = httpLn.Close()
 			return fmt.Errorf("mqtt.listen: %w", err)
 		}
@@ -288,31 +309,37 @@ func (r *Router) Start() error {
 	}
 	r.httpConn = newConnListener(httpLn.Addr())
 	r.goConn(func() { _ = r.httpSrv.Serve(r.httpConn) })
-	r.goConn(func() { r.acceptLoop(httpLn, r.handleUniversal) })
+	r.goConn(func() { r.acceptLoop(httpLn, listenerHTTP, r.httpRate, r.handleUniversal) })
 	scheme := map[bool]string{false: "http", true: "https"}[r.cfg.HTTP.TLS.Enabled()]
 	wsScheme := map[bool]string{false: "ws", true: "wss"}[r.cfg.HTTP.TLS.Enabled()]
 	r.log.Info("listening", "listener", "http", "address", httpLn.Addr().String(),
 		"websocket", fmt.Sprintf("%s://%s%s", wsScheme, httpLn.Addr(), r.cfg.HTTP.WSPath),
 		"health", fmt.Sprintf("%s://%s/healthz", scheme, httpLn.Addr()),
 		"metrics", fmt.Sprintf("%s://%s/metrics", scheme, httpLn.Addr()),
-		"universal", r.cfg.HTTP.Universal, "tls", r.cfg.HTTP.TLS.Enabled())
+		"universal", r.cfg.HTTP.Universal, "tls", r.cfg.HTTP.TLS.Enabled(),
+		"proxy_protocol", r.cfg.HTTP.ProxyProtocol, "compression", r.cfg.HTTP.Compression.Enabled)
 	if d := r.cfg.HTTP.Static; d != "" {
 		abs, _ := filepath.Abs(d)
 		r.log.Info("serving static files", "dir", abs, "url", fmt.Sprintf("%s://%s/", scheme, httpLn.Addr()))
 	}
 	if mqttLn != nil {
-		r.goConn(func() { r.acceptLoop(mqttLn, r.handleMQTT) })
-		r.log.Info("listening", "listener", "mqtt", "address", mqttLn.Addr().String(), "tls", r.cfg.MQTT.TLS.Enabled())
+		r.goConn(func() { r.acceptLoop(mqttLn, listenerMQTT, r.mqttRate, r.handleMQTT) })
+		r.log.Info("listening", "listener", "mqtt", "address", mqttLn.Addr().String(), "tls", r.cfg.MQTT.TLS.Enabled(),
+			"proxy_protocol", r.cfg.MQTT.ProxyProtocol)
 	} else {
 		r.log.Info("MQTT over TCP is off (mqtt.listen is empty)")
 	}
 	return nil
 }
 
-func (r *Router) listen(addr string, tc TLSConfig) (net.Listener, error) {
+func (r *Router) listen(addr string, tc TLSConfig, proxyProtocol bool, trusted trustedSet) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if proxyProtocol {
+		// Under TLS: the PROXY header comes before the TLS handshake.
+		ln = proxyListener(ln, trusted, r.cfg.Limits.ConnectTimeout.D())
 	}
 	if !tc.Enabled() {
 		return ln, nil
@@ -428,7 +455,13 @@ func (r *Router) goConn(f func()) {
 	}()
 }
 
-func (r *Router) acceptLoop(ln net.Listener, handle func(net.Conn)) {
+// Listener names, as the metrics label them.
+const (
+	listenerHTTP = "http"
+	listenerMQTT = "mqtt"
+)
+
+func (r *Router) acceptLoop(ln net.Listener, listener string, limit *acceptLimiter, handle func(net.Conn)) {
 	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
@@ -443,8 +476,69 @@ func (r *Router) acceptLoop(ln net.Listener, handle func(net.Conn)) {
 			continue
 		}
 		backoff = 0
+		if !limit.allowListener() {
+			// Before anything is read: the protocol is not known yet, so the
+			// clearest answer is the cheapest, a closed connection.
+			_ = c.Close()
+			r.rateRefused(listener, "rate", "")
+			continue
+		}
 		r.goConn(func() { handle(c) })
 	}
+}
+
+// rateRefused counts a connection refused by an accept rate limit and logs
+// it, at most once a second per listener and reason (a spike refuses
+// thousands).
+func (r *Router) rateRefused(listener, reason, remote string) {
+	r.metrics.rateRefusals.WithLabelValues(listener, reason).Inc()
+	if n, ok := r.rateLog.allow(listener + "/" + reason); ok {
+		key := "http.accept_rate"
+		if listener == listenerMQTT {
+			key = "mqtt.accept_rate"
+		}
+		r.log.Warn("connections refused: accept rate limit reached", "listener", listener, "reason", reason,
+			"remote", remote, "refused_since_last_log", n, "config", key)
+	}
+}
+
+// allowSource applies the per-source accept rate of a listener to a client
+// whose real address is known (after any PROXY header or X-Forwarded-For).
+func (r *Router) allowSource(listener, remote string) bool {
+	limit := r.httpRate
+	if listener == listenerMQTT {
+		limit = r.mqttRate
+	}
+	if limit.allowSource(remote) {
+		return true
+	}
+	r.rateRefused(listener, "source_rate", remote)
+	return false
+}
+
+// logLimiter lets a line through at most once a second per key, and says
+// how many were held back meanwhile.
+type logLimiter struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+	held map[string]int
+}
+
+func (l *logLimiter) allow(key string) (count int, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last == nil {
+		l.last, l.held = map[string]time.Time{}, map[string]int{}
+	}
+	now := time.Now()
+	l.held[key]++
+	if now.Sub(l.last[key]) < time.Second {
+		return 0, false
+	}
+	l.last[key] = now
+	count = l.held[key]
+	l.held[key] = 0
+	return count, true
 }
 
 // acquire takes a connection slot, or reports that limits.max_connections is

@@ -4,8 +4,12 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
 
 	"github.com/junctionmq/junction/auth"
 	"github.com/junctionmq/junction/mqtt"
@@ -20,8 +24,11 @@ const (
 // handleUniversal serves one connection on the universal port: raw MQTT and
 // WAMP RawSocket are recognized by their first byte, anything else is HTTP.
 func (r *Router) handleUniversal(c net.Conn) {
+	if !r.proxyHeader(c) {
+		return
+	}
 	if !r.cfg.HTTP.Universal {
-		r.httpConn.push(c)
+		r.httpConn.push(newHTTPConn(c))
 		return
 	}
 	first, err := readFirstByte(c, r.cfg.Limits.ConnectTimeout.D())
@@ -34,9 +41,15 @@ func (r *Router) handleUniversal(c net.Conn) {
 	pc := &prefixConn{Conn: c, first: first}
 	switch first {
 	case firstByteMQTTConnect:
-		r.serveMQTTConn(pc)
+		r.serveMQTTConn(pc, listenerHTTP)
 	case firstByteRawSocket:
-		release, ok := r.acquire(c.RemoteAddr().String())
+		remote := c.RemoteAddr().String()
+		if !r.allowSource(listenerHTTP, remote) {
+			_, _ = c.Write([]byte{firstByteRawSocket, 4 << 4, 0, 0})
+			_ = c.Close()
+			return
+		}
+		release, ok := r.acquire(remote)
 		if !ok {
 			// RawSocket's own answer: error 4, maximum connection count reached.
 			_, _ = c.Write([]byte{firstByteRawSocket, 4 << 4, 0, 0})
@@ -44,14 +57,46 @@ func (r *Router) handleUniversal(c net.Conn) {
 			return
 		}
 		defer release()
-		r.wamp.ServeRawSocket(pc, auth.ConnInfo{Remote: c.RemoteAddr().String(), TLS: tlsState(c)})
+		r.wamp.ServeRawSocket(pc, auth.ConnInfo{Remote: remote, TLS: tlsState(c)})
 	default:
-		r.httpConn.push(pc)
+		r.httpConn.push(newHTTPConn(pc))
 	}
+}
+
+// proxyHeader reads the PROXY protocol header of a connection to a listener
+// with proxy_protocol on, so that RemoteAddr is the client's from here on.
+// A bad header, or one from a peer that is not a trusted proxy, is refused:
+// counted, logged and closed. Without proxy_protocol it does nothing.
+func (r *Router) proxyHeader(c net.Conn) bool {
+	raw := c
+	if tc, ok := c.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	pc, ok := raw.(*proxyproto.Conn)
+	if !ok {
+		return true
+	}
+	// A zero-length read processes the header (within connect_timeout)
+	// and reads nothing else.
+	if _, err := pc.Read(nil); err != nil {
+		reason, isProxy := proxyHeaderError(err)
+		if !isProxy {
+			reason = "no_first_byte"
+		}
+		r.metrics.refused(reason)
+		r.log.Info("connection refused: PROXY protocol header", "remote", pc.Raw().RemoteAddr().String(),
+			"reason", reason, "error", err)
+		_ = c.Close()
+		return false
+	}
+	return true
 }
 
 // handleMQTT serves one connection on the dedicated MQTT port.
 func (r *Router) handleMQTT(c net.Conn) {
+	if !r.proxyHeader(c) {
+		return
+	}
 	if tc, ok := c.(*tls.Conn); ok {
 		// Complete the TLS handshake within the connect timeout.
 		_ = tc.SetDeadline(time.Now().Add(r.cfg.Limits.ConnectTimeout.D()))
@@ -63,17 +108,22 @@ func (r *Router) handleMQTT(c net.Conn) {
 		}
 		_ = tc.SetDeadline(time.Time{})
 	}
-	r.serveMQTTConn(c)
+	r.serveMQTTConn(c, listenerMQTT)
 }
 
-func (r *Router) serveMQTTConn(c net.Conn) {
-	release, ok := r.acquire(c.RemoteAddr().String())
+func (r *Router) serveMQTTConn(c net.Conn, listener string) {
+	remote := c.RemoteAddr().String()
+	if !r.allowSource(listener, remote) {
+		refuseMQTT(c, r.cfg.Limits.ConnectTimeout.D())
+		return
+	}
+	release, ok := r.acquire(remote)
 	if !ok {
 		refuseMQTT(c, r.cfg.Limits.ConnectTimeout.D())
 		return
 	}
 	defer release()
-	r.mqtt.ServeConn(c, mqtt.TransportTCP, auth.ConnInfo{Remote: c.RemoteAddr().String(), TLS: tlsState(c)})
+	r.mqtt.ServeConn(c, mqtt.TransportTCP, auth.ConnInfo{Remote: remote, TLS: tlsState(c)})
 }
 
 // refuseMQTT answers a CONNECT with CONNACK "server unavailable" (3.1, 3.1.1)
@@ -182,3 +232,36 @@ func (l *connListener) Close() error {
 }
 
 func (l *connListener) Addr() net.Addr { return l.addr }
+
+// httpConn is a connection handed to http.Server. It notes whether any
+// request on it reached a handler, so that one closed without (bytes that
+// are not HTTP, a malformed request) is counted and logged as garbage.
+type httpConn struct {
+	net.Conn
+	start  time.Time
+	read   atomic.Int64
+	served atomic.Bool
+}
+
+func newHTTPConn(c net.Conn) *httpConn { return &httpConn{Conn: c, start: time.Now()} }
+
+func (h *httpConn) Read(b []byte) (int, error) {
+	n, err := h.Conn.Read(b)
+	h.read.Add(int64(n))
+	return n, err
+}
+
+// httpConnKey is the context key of a request's *httpConn.
+type httpConnKey struct{}
+
+// httpConnState watches connections end: one that sent bytes but never a
+// request a handler saw was garbage.
+func (r *Router) httpConnState(c net.Conn, state http.ConnState) {
+	hc, ok := c.(*httpConn)
+	if !ok || state != http.StateClosed || hc.served.Load() || hc.read.Load() == 0 {
+		return
+	}
+	r.metrics.refused("bad_http")
+	r.log.Info("connection closed: not HTTP, or a malformed request", "remote", hc.RemoteAddr().String(),
+		"bytes", hc.read.Load(), "duration", time.Since(hc.start).Round(time.Millisecond))
+}

@@ -56,14 +56,15 @@ func (f *chanFrames) Close() error {
 
 type nopMetrics struct{}
 
-func (nopMetrics) Connected(string) func() { return func() {} }
-func (nopMetrics) Received(int)            {}
-func (nopMetrics) Sent(int)                {}
-func (nopMetrics) Dropped()                {}
-func (nopMetrics) Evicted()                {}
-func (nopMetrics) Rejected(string)         {}
-func (nopMetrics) AuthFailed(string)       {}
-func (nopMetrics) Denied(string)           {}
+func (nopMetrics) Connected(string) func()     { return func() {} }
+func (nopMetrics) Received(int)                {}
+func (nopMetrics) Sent(int)                    {}
+func (nopMetrics) Dropped()                    {}
+func (nopMetrics) Evicted()                    {}
+func (nopMetrics) Rejected(string)             {}
+func (nopMetrics) AuthFailed(string)           {}
+func (nopMetrics) Denied(string)               {}
+func (nopMetrics) Ended(string, time.Duration) {}
 
 // openAuthority lets anyone do anything in realm1, as the default config does.
 func openAuthority(tb testing.TB) *auth.Authority {

@@ -34,6 +34,7 @@ type peerConfig struct {
 	writeTimeout   time.Duration
 	pingInterval   time.Duration
 	connectTimeout time.Duration
+	compressMin    int // see Config.WSCompressMinSize
 	log            *slog.Logger
 	metrics        Metrics
 }
@@ -68,6 +69,11 @@ type peer struct {
 	ping     *time.Timer
 	fallback chan nxwamp.Message // Send's channel, made on first use
 
+	// How the connection ended and who it was, for the one line that says
+	// so (Server.serve); the first reason noted stands.
+	endMu                                 sync.Mutex
+	endReason, endDetail, authID, session string
+
 	closeOnce  sync.Once
 	stop       chan struct{} // closed by shut: nothing more goes to nexus
 	evictOnce  sync.Once
@@ -92,6 +98,69 @@ func newPeer(cfg *peerConfig, transport string, f frames, ser serialize.Serializ
 		p.ping = time.AfterFunc(cfg.pingInterval, p.pingNow)
 	}
 	return p
+}
+
+// Reasons a connection ended: the labels of the router's disconnect metric,
+// the same as the MQTT side's.
+const (
+	reasonClientDisconnect = "client_disconnect"
+	reasonConnectionLost   = "connection_lost"
+	reasonKeepAlive        = "keepalive_timeout"
+	reasonConnectTimeout   = "connect_timeout"
+	reasonAuthFailed       = "auth_failed"
+	reasonNotAuthorized    = "not_authorized"
+	reasonSlowConsumer     = "slow_consumer"
+	reasonTooLarge         = "too_large"
+	reasonProtocolError    = "protocol_error"
+	reasonShutdown         = "server_shutdown"
+	reasonError            = "error"
+)
+
+// ended notes why the connection ends, unless a reason was noted already.
+func (p *peer) ended(reason, detail string) {
+	p.endMu.Lock()
+	defer p.endMu.Unlock()
+	if p.endReason == "" {
+		p.endReason, p.endDetail = reason, detail
+	}
+}
+
+// ending returns what was noted of the session and its end.
+func (p *peer) ending() (authID, session, reason, detail string) {
+	p.endMu.Lock()
+	defer p.endMu.Unlock()
+	return p.authID, p.session, p.endReason, p.endDetail
+}
+
+// observeOut notes, from the messages nexus sends, who the client is
+// (WELCOME) and why the router ends the session (ABORT, GOODBYE).
+func (p *peer) observeOut(msg nxwamp.Message) {
+	switch m := msg.(type) {
+	case *nxwamp.Welcome:
+		authID, _ := m.Details["authid"].(string)
+		p.endMu.Lock()
+		p.authID, p.session = authID, fmt.Sprint(m.ID)
+		p.endMu.Unlock()
+	case *nxwamp.Abort:
+		switch m.Reason {
+		case nxwamp.ErrAuthenticationFailed:
+			p.ended(reasonAuthFailed, string(m.Reason))
+		case nxwamp.ErrNotAuthorized, nxwamp.ErrAuthorizationFailed, nxwamp.ErrNoSuchRealm, nxwamp.ErrNoSuchRole:
+			p.ended(reasonNotAuthorized, string(m.Reason))
+		case nxwamp.ErrProtocolViolation:
+			p.ended(reasonProtocolError, string(m.Reason))
+		default:
+			p.ended(reasonError, string(m.Reason))
+		}
+	case *nxwamp.Goodbye:
+		// The router says goodbye first (a reply to the client's comes
+		// after the client's reason was noted).
+		if m.Reason == nxwamp.CloseSystemShutdown {
+			p.ended(reasonShutdown, string(m.Reason))
+		} else {
+			p.ended(reasonError, string(m.Reason))
+		}
+	}
 }
 
 // Recv implements wamp.Peer.
@@ -176,7 +245,7 @@ func (p *peer) evict() {
 	}
 	p.evictOnce.Do(func() {
 		p.cfg.metrics.Evicted()
-		p.log.Warn("evicting slow WAMP client: outbound queue full", "queue", p.cfg.queueSize)
+		p.ended(reasonSlowConsumer, fmt.Sprintf("outbound queue full (%d messages)", p.cfg.queueSize))
 		_ = p.frames.Close()
 	})
 	p.stopWriter()
@@ -236,7 +305,7 @@ func (p *peer) readLoop() {
 	for {
 		b, err := p.frames.ReadFrame(deadline)
 		if err != nil {
-			p.readFailed(err)
+			p.readFailed(err, first)
 			_ = p.frames.Close()
 			return
 		}
@@ -246,7 +315,7 @@ func (p *peer) readLoop() {
 		msg, err := p.decode(b)
 		if err != nil {
 			p.cfg.metrics.Rejected("malformed")
-			p.log.Warn("closing WAMP session: undecodable message", "error", err, "bytes", len(b))
+			p.ended(reasonProtocolError, fmt.Sprintf("undecodable message (%d bytes): %v", len(b), err))
 			p.abort(nxwamp.ErrProtocolViolation, err.Error())
 			return
 		}
@@ -264,6 +333,9 @@ func (p *peer) readLoop() {
 			}
 			p.queue(reply)
 			continue
+		}
+		if _, ok := msg.(*nxwamp.Goodbye); ok {
+			p.ended(reasonClientDisconnect, "GOODBYE")
 		}
 		select {
 		case p.rd <- msg:
@@ -288,15 +360,17 @@ func (p *peer) idleDeadline(current time.Time, first bool) time.Time {
 	return current
 }
 
-func (p *peer) readFailed(err error) {
+func (p *peer) readFailed(err error, first bool) {
 	switch {
 	case errors.Is(err, errFrameTooLarge):
 		p.cfg.metrics.Rejected("too_large")
-		p.log.Warn("closing WAMP connection: message too large", "error", err)
+		p.ended(reasonTooLarge, err.Error())
+	case isTimeout(err) && first:
+		p.ended(reasonConnectTimeout, err.Error())
 	case isTimeout(err):
-		p.log.Info("closing idle WAMP connection", "error", err)
+		p.ended(reasonKeepAlive, err.Error())
 	default:
-		p.log.Debug("WAMP connection closed", "error", err)
+		p.ended(reasonConnectionLost, err.Error())
 	}
 }
 
@@ -397,6 +471,7 @@ func (p *peer) writeLoop() {
 }
 
 func (p *peer) write(msg nxwamp.Message, deadline time.Time) error {
+	p.observeOut(msg)
 	b, err := p.ser.Serialize(msg)
 	if err != nil {
 		// A message nexus built that cannot be encoded: skip it, keep the session.
@@ -419,9 +494,9 @@ func (p *peer) write(msg nxwamp.Message, deadline time.Time) error {
 func (p *peer) writeFailed(err error) {
 	if isTimeout(err) {
 		p.cfg.metrics.Evicted()
-		p.log.Warn("evicting WAMP client: write timed out", "timeout", p.cfg.writeTimeout)
+		p.ended(reasonSlowConsumer, fmt.Sprintf("write timed out (%s)", p.cfg.writeTimeout))
 	} else {
-		p.log.Debug("WAMP write failed", "error", err)
+		p.ended(reasonConnectionLost, err.Error())
 	}
 	_ = p.frames.Close()
 }

@@ -5,6 +5,7 @@
 package wamp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,6 +35,8 @@ type Metrics interface {
 	Rejected(reason string)
 	AuthFailed(method string)
 	Denied(action string)
+	// Ended counts a connection's end, by reason, and how long it lasted.
+	Ended(reason string, lasted time.Duration)
 }
 
 // Realm is one WAMP realm. Who may join it and what they may do is the
@@ -54,11 +57,14 @@ type Config struct {
 	Logger         *slog.Logger
 	Metrics        Metrics
 	Authority      Authority
-	CertAuthID     string     // cn or san: the authid of a TLS client certificate
-	Bridge         Bridge     // nil: no WAMP subscription is told to the hub in the bridged realm
-	Hub            Hub        // nil: publications stay in WAMP on this router
-	Procedures     Procedures // nil: nobody is told of registrations (no federation)
-	Claims         Claims     // nil: single registrations are this router's to decide
+	CertAuthID     string // cn or san: the authid of a TLS client certificate
+	// WSCompressMinSize: on a WebSocket that negotiated permessage-deflate,
+	// messages shorter than this are sent uncompressed.
+	WSCompressMinSize int
+	Bridge            Bridge     // nil: no WAMP subscription is told to the hub in the bridged realm
+	Hub               Hub        // nil: publications stay in WAMP on this router
+	Procedures        Procedures // nil: nobody is told of registrations (no federation)
+	Claims            Claims     // nil: single registrations are this router's to decide
 	// RealmFed, with federation, carries the realms not bridged to MQTT to
 	// the other routers; nil: they stay on this router.
 	RealmFed RealmFederation
@@ -148,6 +154,7 @@ func New(cfg Config) (*Server, error) {
 			writeTimeout:   cfg.WriteTimeout,
 			pingInterval:   cfg.PingInterval,
 			connectTimeout: cfg.ConnectTimeout,
+			compressMin:    cfg.WSCompressMinSize,
 			log:            log,
 			metrics:        cfg.Metrics,
 		},
@@ -197,7 +204,7 @@ func (s *Server) ServeWebSocket(ws *websocket.Conn, info auth.ConnInfo) {
 		payloadType = websocket.TextMessage
 	}
 	idle := s.idle()
-	f := newWSFrames(ws, payloadType, int64(s.peerMaxSize()), idle)
+	f := newWSFrames(ws, payloadType, int64(s.peerMaxSize()), idle, s.peerCfg.compressMin)
 	s.serve(f, ser, "websocket", sub, ws.RemoteAddr(), info)
 }
 
@@ -207,7 +214,11 @@ func (s *Server) ServeRawSocket(conn net.Conn, info auth.ConnInfo) {
 	ser, name, clientMax, err := rawHandshake(conn, s.peerMaxSize(), time.Now().Add(s.peerCfg.connectTimeout))
 	if err != nil {
 		s.peerCfg.metrics.Rejected("handshake")
-		s.log.Warn("refused RawSocket connection", "remote", conn.RemoteAddr().String(), "error", err)
+		remote := info.Remote
+		if remote == "" {
+			remote = conn.RemoteAddr().String()
+		}
+		s.log.Warn("refused RawSocket connection", "remote", remote, "error", err)
 		_ = conn.Close()
 		return
 	}
@@ -229,11 +240,13 @@ func (s *Server) idle() time.Duration {
 func (s *Server) serve(f frames, ser serialize.Serializer, transport, protocol string, remote net.Addr, info auth.ConnInfo) {
 	disconnected := s.peerCfg.metrics.Connected(transport)
 	defer disconnected()
-	log := s.log.With("remote", remote.String(), "transport", transport, "serializer", protocol)
-	p := newPeer(s.peerCfg, transport, f, ser, log)
+	start := time.Now()
 	if info.Remote == "" {
 		info.Remote = remote.String()
 	}
+	log := s.log.With("remote", info.Remote, "transport", transport, "serializer", protocol)
+	p := newPeer(s.peerCfg, transport, f, ser, log)
+	defer func() { s.logEnd(p, log, time.Since(start)) }()
 	// nexus removes "auth" before the details reach meta events.
 	details := nxwamp.Dict{"type": transport, "protocol": protocol, "auth": nxwamp.Dict{"conn": info}}
 	// The handshake (HELLO, authentication, WELCOME) runs on a goroutine of
@@ -243,11 +256,28 @@ func (s *Server) serve(f frames, ser serialize.Serializer, transport, protocol s
 	go func() {
 		if err := s.nexus.AttachClient(p, details); err != nil {
 			// nexus has answered the client (ABORT) and closed the peer.
-			log.Info("WAMP session refused", "error", err)
+			p.ended(reasonError, err.Error())
 			p.Close()
 		}
 	}()
 	p.readLoop()
+}
+
+// logEnd logs a connection's end, once, and counts it: one line with the
+// session id and authid (when it got that far), the client's address, the
+// transport, how long it lasted and why it ended.
+func (s *Server) logEnd(p *peer, log *slog.Logger, lasted time.Duration) {
+	authID, session, reason, detail := p.ending()
+	if reason == "" {
+		reason = reasonConnectionLost
+	}
+	s.peerCfg.metrics.Ended(reason, lasted)
+	level := slog.LevelInfo
+	if reason == reasonTooLarge || reason == reasonProtocolError || reason == reasonSlowConsumer {
+		level = slog.LevelWarn
+	}
+	log.Log(context.Background(), level, "WAMP client disconnected", "session", session, "authid", authID,
+		"duration", lasted.Round(time.Millisecond), "reason", reason, "detail", detail)
 }
 
 // Close ends every session with GOODBYE wamp.close.system_shutdown and stops

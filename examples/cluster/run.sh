@@ -219,6 +219,16 @@ await "redis-server" "$REDIS_PID" "$DIR/redis.log" redis_pong
 # --- the routers ------------------------------------------------------------------
 
 REDIS_URL=redis://127.0.0.1:$CLUSTER_REDIS_PORT
+# HAProxy (on 127.0.0.1) sends each connection's client address in a PROXY
+# protocol v2 header (send-proxy-v2 in haproxy.cfg): the routers log,
+# count, throttle and authorize clients by their own addresses, so one
+# client's bad logins lock out that client only. Connections from
+# 127.0.0.1 without a header (this script's checks, a curl of /metrics)
+# are still served as themselves. A JUNCTION_* of yours overrides these.
+export JUNCTION_HTTP_PROXY_PROTOCOL=${JUNCTION_HTTP_PROXY_PROTOCOL:-true}
+export JUNCTION_HTTP_TRUSTED_PROXIES=${JUNCTION_HTTP_TRUSTED_PROXIES:-'["127.0.0.1"]'}
+export JUNCTION_MQTT_PROXY_PROTOCOL=${JUNCTION_MQTT_PROXY_PROTOCOL:-true}
+export JUNCTION_MQTT_TRUSTED_PROXIES=${JUNCTION_MQTT_TRUSTED_PROXIES:-'["127.0.0.1"]'}
 for n in 1 2 3; do
 	http_var=CLUSTER_R${n}_HTTP_PORT mqtt_var=CLUSTER_R${n}_MQTT_PORT
 	"$BIN" serve --redis "$REDIS_URL" --node-id "r$n" \

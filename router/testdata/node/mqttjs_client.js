@@ -44,7 +44,7 @@ function options(clientId, extra) {
     clean: true,
     createWebsocket(wsURL, protocols, opts) {
       const ws = new WebSocket(wsURL, protocols, opts.wsOptions);
-      ws.on('open', () => out({ event: 'websocket', client: clientId, offered: protocols, accepted: ws.protocol }));
+      ws.on('open', () => out({ event: 'websocket', client: clientId, offered: protocols, accepted: ws.protocol, extensions: ws.extensions }));
       return ws;
     },
     ...extra,
