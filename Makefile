@@ -58,7 +58,9 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test ./wamp -run '^$$' -fuzz FuzzGuard -fuzztime $(FUZZTIME)
 	$(GO) test ./router -run '^$$' -fuzz FuzzConfig -fuzztime $(FUZZTIME)
-	$(GO) test ./bridge -run '^$$' -fuzz FuzzTopicRoundTrip -fuzztime $(FUZZTIME)
+	$(GO) test ./bridge/topic -run '^$$' -fuzz FuzzTopicRoundTrip -fuzztime $(FUZZTIME)
+	$(GO) test ./bridge/topic -run '^$$' -fuzz FuzzWildcard -fuzztime $(FUZZTIME)
+	$(GO) test ./bridge/topic -run '^$$' -fuzz FuzzFilterMatches -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge -run '^$$' -fuzz FuzzFromMQTT -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge -run '^$$' -fuzz FuzzRoundTrip -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge -run '^$$' -fuzz FuzzMapper -fuzztime $(FUZZTIME)

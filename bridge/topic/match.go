@@ -23,8 +23,9 @@ const (
 	MatchWildcard Match = "wildcard"
 )
 
-// ErrMatch is wrapped by ParseMatch's errors.
-var ErrMatch = errors.New("unknown match policy")
+// ErrMatch is wrapped by ParseMatch's errors, which read
+// `"glob" is not exact, prefix or wildcard`.
+var ErrMatch = errors.New("is not exact, prefix or wildcard")
 
 // ParseMatch returns the policy s names: "exact", "prefix" or "wildcard".
 // The empty string is refused: where a WAMP message may leave the policy
@@ -34,7 +35,7 @@ func ParseMatch(s string) (Match, error) {
 	case MatchExact, MatchPrefix, MatchWildcard:
 		return m, nil
 	}
-	return "", fmt.Errorf("%q is not exact, prefix or wildcard: %w", s, ErrMatch)
+	return "", fmt.Errorf("%q %w", s, ErrMatch)
 }
 
 // OrExact returns m, or MatchExact if m is empty: a WAMP SUBSCRIBE or

@@ -62,6 +62,28 @@ func TestPatternMatches(t *testing.T) {
 	}
 }
 
+func TestMatchComponents(t *testing.T) {
+	for _, tc := range []struct {
+		pattern []string
+		uri     string
+		want    bool
+	}{
+		{[]string{""}, "", true},
+		{[]string{""}, "a", true},
+		{[]string{"", ""}, ".", true},
+		{[]string{"a"}, "a", true},
+		{[]string{"a"}, "a.b", false},
+		{[]string{"a", ""}, "a", false},
+		{[]string{"a", "", "c"}, "a.b.c", true},
+		{[]string{"a", "", "c"}, "a.b.c.", false},
+		{nil, "", false},
+	} {
+		if got := MatchComponents(tc.pattern, tc.uri); got != tc.want {
+			t.Errorf("MatchComponents(%q, %q) = %v, want %v", tc.pattern, tc.uri, got, tc.want)
+		}
+	}
+}
+
 // naiveWildcard is the wildcard rule, written plainly: the test's oracle.
 func naiveWildcard(pattern, uri string) bool {
 	p, u := strings.Split(pattern, "."), strings.Split(uri, ".")
@@ -92,14 +114,20 @@ func TestWildcardRandom(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	comps := []string{"a", "b", "", "ab"}
 	for range 20000 {
-		p, u := randName(rng, comps, "."), randName(rng, comps, ".")
-		want := naiveWildcard(p, u)
-		if got := (Pattern{p, MatchWildcard}).Matches(u); got != want {
-			t.Fatalf("Matches(%q, %q) = %v, want %v", p, u, got, want)
-		}
-		if got := MatchComponents(strings.Split(p, "."), u); got != want {
-			t.Fatalf("MatchComponents(%q, %q) = %v, want %v", p, u, got, want)
-		}
+		checkWildcard(t, randName(rng, comps, "."), randName(rng, comps, "."))
+	}
+}
+
+// checkWildcard fails t unless both wildcard matchers agree with the plain
+// rule on pattern p and URI u.
+func checkWildcard(t *testing.T, p, u string) {
+	t.Helper()
+	want := naiveWildcard(p, u)
+	if got := (Pattern{p, MatchWildcard}).Matches(u); got != want {
+		t.Fatalf("Matches(%q, %q) = %v, want %v", p, u, got, want)
+	}
+	if got := MatchComponents(strings.Split(p, "."), u); got != want {
+		t.Fatalf("MatchComponents(%q, %q) = %v, want %v", p, u, got, want)
 	}
 }
 
@@ -107,15 +135,7 @@ func FuzzWildcard(f *testing.F) {
 	for _, s := range [][2]string{{"a..c", "a.b.c"}, {"", ""}, {".", "a."}, {"a.b", "a.b.c"}} {
 		f.Add(s[0], s[1])
 	}
-	f.Fuzz(func(t *testing.T, p, u string) {
-		want := naiveWildcard(p, u)
-		if got := (Pattern{p, MatchWildcard}).Matches(u); got != want {
-			t.Fatalf("Matches(%q, %q) = %v, want %v", p, u, got, want)
-		}
-		if got := MatchComponents(strings.Split(p, "."), u); got != want {
-			t.Fatalf("MatchComponents(%q, %q) = %v, want %v", p, u, got, want)
-		}
-	})
+	f.Fuzz(checkWildcard)
 }
 
 func BenchmarkPatternMatches(b *testing.B) {
