@@ -71,6 +71,7 @@ fuzz:
 	$(GO) test ./bridge -run '^$$' -fuzz FuzzSessionWire -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge/federation -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge/federation -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./bridge/federation -run '^$$' -fuzz FuzzIndexMatch -fuzztime $(FUZZTIME)
 
 # IDLECONNS: connections held by BenchmarkIdleConnections (one op is one connection).
 IDLECONNS ?= 5000

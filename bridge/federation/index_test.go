@@ -250,3 +250,70 @@ func TestRouteRows(t *testing.T) {
 		}
 	}
 }
+
+// FuzzIndexMatch holds the index to package topic's matchers: routes is one
+// route a line ("m<filter>" MQTT, "e", "p" or "w" then a URI: WAMP exact,
+// prefix, wildcard), spread over four routers; every third one is removed
+// again; then a publication of name and uri must reach exactly the routers
+// with a route that topic.FilterMatches or topic.Pattern.Matches accepts.
+func FuzzIndexMatch(f *testing.F) {
+	f.Add("ma/+/c\nm#\nwa..c\npa.\nea.b.c\nm$share/g/a/#", "a/b/c", "a.b.c")
+	f.Add("m+/x\nm$SYS/#\nw.x", "$SYS/x", "$SYS.x")
+	f.Add("ma/#\nw\npa\nea", "a", "a")
+	f.Add("m+/+\nw.\nm/\nm+\nw..", "/", ".")
+	f.Fuzz(func(t *testing.T, routes, name, uri string) {
+		x := newIndex()
+		for range 4 {
+			x.allocSlot(&dest{})
+		}
+		type held struct {
+			slot int
+			r    Route
+		}
+		var hs []held
+		for i, line := range strings.Split(routes, "\n") {
+			if line == "" {
+				continue
+			}
+			var r Route
+			switch line[0] {
+			case 'm':
+				r = mqtt(line[1:])
+			case 'e':
+				r = wamp("exact", line[1:])
+			case 'p':
+				r = wamp("prefix", line[1:])
+			case 'w':
+				r = wamp("wildcard", line[1:])
+			default:
+				continue
+			}
+			row, err := r.row()
+			if err != nil {
+				continue
+			}
+			p, err := parseRow(row)
+			if err != nil {
+				t.Fatalf("row %q of %v does not parse: %v", row, r, err)
+			}
+			h := held{i % 4, r}
+			x.update(h.slot, p, true)
+			if i%3 == 2 {
+				x.update(h.slot, p, false)
+				continue
+			}
+			hs = append(hs, h)
+		}
+		var want []int
+		for _, h := range hs {
+			if !strings.HasPrefix(h.r.Filter, "$share/") && routeMatches(h.r, name, uri) {
+				want = append(want, h.slot)
+			}
+		}
+		slices.Sort(want)
+		want = slices.Compact(want)
+		if got := matchSlots(x, name, uri); !slices.Equal(got, want) {
+			t.Fatalf("topic %q uri %q: slots %v, want %v; routes %v", name, uri, got, want, hs)
+		}
+	})
+}
