@@ -58,7 +58,9 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test ./wamp -run '^$$' -fuzz FuzzGuard -fuzztime $(FUZZTIME)
 	$(GO) test ./router -run '^$$' -fuzz FuzzConfig -fuzztime $(FUZZTIME)
-	$(GO) test ./bridge -run '^$$' -fuzz FuzzTopicRoundTrip -fuzztime $(FUZZTIME)
+	$(GO) test ./bridge/topic -run '^$$' -fuzz FuzzTopicRoundTrip -fuzztime $(FUZZTIME)
+	$(GO) test ./bridge/topic -run '^$$' -fuzz FuzzWildcard -fuzztime $(FUZZTIME)
+	$(GO) test ./bridge/topic -run '^$$' -fuzz FuzzFilterMatches -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge -run '^$$' -fuzz FuzzFromMQTT -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge -run '^$$' -fuzz FuzzRoundTrip -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge -run '^$$' -fuzz FuzzMapper -fuzztime $(FUZZTIME)
@@ -69,6 +71,7 @@ fuzz:
 	$(GO) test ./bridge -run '^$$' -fuzz FuzzSessionWire -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge/federation -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge/federation -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./bridge/federation -run '^$$' -fuzz FuzzIndexMatch -fuzztime $(FUZZTIME)
 
 # IDLECONNS: connections held by BenchmarkIdleConnections (one op is one connection).
 IDLECONNS ?= 5000

@@ -5,12 +5,16 @@
 // as MQTT username/password or WAMP ticket, WAMP-CRA, JWT, WAMP-cryptosign,
 // TLS client certificates). Permissions are rules on canonical URIs (the WAMP
 // form: MQTT a/b/c is a.b.c), so that one rule decides for a WAMP subscribe to
-// a.b and an MQTT subscribe to a/b.
+// a.b and an MQTT subscribe to a/b. URIs, match policies and the matcher are
+// the hub's vocabulary, package bridge/topic, which auth shares with the hub
+// and federation.
 package auth
 
 import (
 	"errors"
 	"time"
+
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // Action is what a permission allows.
@@ -25,26 +29,13 @@ const (
 	ActionRegister  Action = "register"
 )
 
-// Match is how a URI pattern matches, with WAMP's semantics: exact; prefix is
-// a plain string prefix ("a.b" matches "a.b", "a.bc" and "a.b.c"); wildcard
-// has an empty component matching any one component ("a..c" matches "a.x.c",
-// not "a.x.y.c").
-type Match string
-
-// The three WAMP match policies.
-const (
-	MatchExact    Match = "exact"
-	MatchPrefix   Match = "prefix"
-	MatchWildcard Match = "wildcard"
-)
-
 // Permission is one rule of a role. URI may contain {authid} and {clientid},
 // replaced by the client's authid and (MQTT) client id before matching; a
 // client whose authid or client id contains a '.', '#', '+' or '*' never
 // matches such a rule.
 type Permission struct {
 	URI      string
-	Match    Match
+	Match    topic.Match // how URI matches, as package topic says (WAMP's semantics)
 	Allow    []Action
 	Disclose bool // the caller's or publisher's identity is disclosed to callees and subscribers
 }

@@ -18,6 +18,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/argon2"
+
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // cheapHash is an argon2id PHC string with the smallest parameters
@@ -37,11 +39,11 @@ func baseConfig() Config {
 				Name:          "realm1",
 				AnonymousRole: "guest",
 				Roles: []Role{
-					{Name: "guest", Permissions: []Permission{{URI: "public.", Match: MatchPrefix, Allow: []Action{ActionSubscribe}}}},
+					{Name: "guest", Permissions: []Permission{{URI: "public.", Match: topic.MatchPrefix, Allow: []Action{ActionSubscribe}}}},
 					{Name: "user", Permissions: []Permission{
-						{URI: "devices.{authid}.", Match: MatchPrefix, Allow: []Action{ActionPublish, ActionSubscribe}},
-						{URI: "rpc..get", Match: MatchWildcard, Allow: []Action{ActionCall}},
-						{URI: "svc.echo", Match: MatchExact, Allow: []Action{ActionRegister}, Disclose: true},
+						{URI: "devices.{authid}.", Match: topic.MatchPrefix, Allow: []Action{ActionPublish, ActionSubscribe}},
+						{URI: "rpc..get", Match: topic.MatchWildcard, Allow: []Action{ActionCall}},
+						{URI: "svc.echo", Match: topic.MatchExact, Allow: []Action{ActionRegister}, Disclose: true},
 					}},
 				},
 			},
@@ -175,13 +177,13 @@ func TestNewCopiesConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Realms[0].Roles[1].Permissions[0].URI = ""
-	cfg.Realms[0].Roles[1].Permissions[0].Match = MatchPrefix
+	cfg.Realms[0].Roles[1].Permissions[0].Match = topic.MatchPrefix
 	cfg.Users[0].Role = "guest"
 	id, err := a.Password("realm1", "alice", "alice-pw")
 	if err != nil || id.Role != "user" {
 		t.Fatalf("Password = %+v, %v", id, err)
 	}
-	if a.Allowed(id, ActionPublish, "x", MatchExact) || !a.Allowed(id, ActionPublish, "devices.alice.x", MatchExact) {
+	if a.Allowed(id, ActionPublish, "x", topic.MatchExact) || !a.Allowed(id, ActionPublish, "devices.alice.x", topic.MatchExact) {
 		t.Error("changing the Config after New changed the Authority")
 	}
 }
@@ -388,7 +390,7 @@ func TestReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !a.Allowed(alice, ActionPublish, "devices.alice.t", MatchExact) {
+	if !a.Allowed(alice, ActionPublish, "devices.alice.t", topic.MatchExact) {
 		t.Fatal("alice may not publish under devices.alice.")
 	}
 
@@ -399,7 +401,7 @@ func TestReload(t *testing.T) {
 	if err := a.Reload(bad); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("Reload(bad) = %v, want ErrInvalidConfig", err)
 	}
-	if !a.HasRealm("realm2") || !a.Allowed(alice, ActionPublish, "devices.alice.t", MatchExact) {
+	if !a.HasRealm("realm2") || !a.Allowed(alice, ActionPublish, "devices.alice.t", topic.MatchExact) {
 		t.Error("a refused Reload changed the state")
 	}
 	if _, err := a.Password("realm2", "carol", "carol-pw"); err != nil {
@@ -408,7 +410,7 @@ func TestReload(t *testing.T) {
 
 	// A good one replaces everything.
 	good := baseConfig()
-	good.Realms[0].Roles[1].Permissions = []Permission{{URI: "devices.{authid}.status", Match: MatchExact, Allow: []Action{ActionPublish}}}
+	good.Realms[0].Roles[1].Permissions = []Permission{{URI: "devices.{authid}.status", Match: topic.MatchExact, Allow: []Action{ActionPublish}}}
 	good.Realms[0].AnonymousRole = ""
 	good.Realms[1].AnonymousRole = "user"
 	good.Users = good.Users[:1]
@@ -416,7 +418,7 @@ func TestReload(t *testing.T) {
 	if err := a.Reload(good); err != nil {
 		t.Fatalf("Reload(good): %v", err)
 	}
-	if a.Allowed(alice, ActionPublish, "devices.alice.t", MatchExact) || !a.Allowed(alice, ActionPublish, "devices.alice.status", MatchExact) {
+	if a.Allowed(alice, ActionPublish, "devices.alice.t", topic.MatchExact) || !a.Allowed(alice, ActionPublish, "devices.alice.status", topic.MatchExact) {
 		t.Error("Reload did not replace the rules")
 	}
 	if _, err := a.Password("realm1", "alice", "alice-pw"); !errors.Is(err, ErrBadCredentials) {
@@ -436,7 +438,7 @@ func TestReload(t *testing.T) {
 	}
 	// An anonymous identity issued before follows its realm's new setting.
 	anon := Identity{AuthID: "a1", Role: "guest", Realm: "realm1", Method: "anonymous"}
-	if a.Allowed(anon, ActionSubscribe, "public.x", MatchExact) {
+	if a.Allowed(anon, ActionSubscribe, "public.x", topic.MatchExact) {
 		t.Error("an anonymous identity keeps its rights after anonymous access was turned off")
 	}
 }
@@ -457,8 +459,8 @@ func TestConcurrentUse(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 200; i++ {
 				remote := fmt.Sprintf("10.0.%d.%d:1234", g, i%7)
-				a.Allowed(id, ActionPublish, "devices.alice.x.y", MatchExact)
-				a.Allowed(id, ActionSubscribe, "devices.alice..y", MatchWildcard)
+				a.Allowed(id, ActionPublish, "devices.alice.x.y", topic.MatchExact)
+				a.Allowed(id, ActionSubscribe, "devices.alice..y", topic.MatchWildcard)
 				a.Discloses(id, ActionRegister, "svc.echo")
 				a.HasRealm("realm2")
 				if _, err := a.Anonymous("realm1"); err != nil {

@@ -5,6 +5,7 @@ import (
 	"log"
 
 	"github.com/junctionmq/junction/auth"
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // A device may publish only under its own devices.<authid>. subtree; anyone
@@ -20,11 +21,11 @@ func Example() {
 			AnonymousRole: "guest",
 			Roles: []auth.Role{
 				{Name: "guest", Permissions: []auth.Permission{
-					{URI: "public.", Match: auth.MatchPrefix, Allow: []auth.Action{auth.ActionSubscribe}},
+					{URI: "public.", Match: topic.MatchPrefix, Allow: []auth.Action{auth.ActionSubscribe}},
 				}},
 				{Name: "device", Permissions: []auth.Permission{
-					{URI: "devices.{authid}.", Match: auth.MatchPrefix, Allow: []auth.Action{auth.ActionPublish}},
-					{URI: "public.", Match: auth.MatchPrefix, Allow: []auth.Action{auth.ActionSubscribe}},
+					{URI: "devices.{authid}.", Match: topic.MatchPrefix, Allow: []auth.Action{auth.ActionPublish}},
+					{URI: "public.", Match: topic.MatchPrefix, Allow: []auth.Action{auth.ActionSubscribe}},
 				}},
 			},
 		}},
@@ -46,13 +47,13 @@ func Example() {
 	fmt.Println(err)
 
 	// MQTT PUBLISH devices/dev1/temp, in canonical form.
-	fmt.Println(a.Allowed(id, auth.ActionPublish, "devices.dev1.temp", auth.MatchExact))
+	fmt.Println(a.Allowed(id, auth.ActionPublish, "devices.dev1.temp", topic.MatchExact))
 	// Another device's topic.
-	fmt.Println(a.Allowed(id, auth.ActionPublish, "devices.dev2.temp", auth.MatchExact))
+	fmt.Println(a.Allowed(id, auth.ActionPublish, "devices.dev2.temp", topic.MatchExact))
 	// MQTT SUBSCRIBE public/+/news is the WAMP wildcard public..news.
-	fmt.Println(a.Allowed(id, auth.ActionSubscribe, "public..news", auth.MatchWildcard))
+	fmt.Println(a.Allowed(id, auth.ActionSubscribe, "public..news", topic.MatchWildcard))
 	// MQTT SUBSCRIBE # would be every topic: not covered by public.
-	fmt.Println(a.Allowed(id, auth.ActionSubscribe, "", auth.MatchPrefix))
+	fmt.Println(a.Allowed(id, auth.ActionSubscribe, "", topic.MatchPrefix))
 
 	// Output:
 	// dev1 device realm1 password

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // The placeholders a permission URI may contain.
@@ -52,7 +54,7 @@ type actionRules struct {
 
 // rule is one compiled permission rule.
 type rule struct {
-	match    Match
+	match    topic.Match
 	uri      string   // as configured, placeholders included
 	comps    []string // uri split on '.', for wildcard rules without placeholders
 	authID   bool     // uri contains {authid}
@@ -80,7 +82,7 @@ func compileRole(role Role, path string) (*compiledRole, []string) {
 			}
 			ar := &cr.byAction[idx]
 			ar.discloses = ar.discloses || r.disclose
-			if r.match == MatchExact && !r.authID && !r.clientID {
+			if r.match == topic.MatchExact && !r.authID && !r.clientID {
 				if ar.exact == nil {
 					ar.exact = make(map[string]bool)
 				}
@@ -103,10 +105,8 @@ func compileRule(p Permission, path string) (rule, []string) {
 		clientID: strings.Contains(p.URI, placeholderClientID),
 		disclose: p.Disclose,
 	}
-	switch p.Match {
-	case MatchExact, MatchPrefix, MatchWildcard:
-	default:
-		problems = append(problems, fmt.Sprintf("%s.match: %q is not exact, prefix or wildcard", path, p.Match))
+	if _, err := topic.ParseMatch(string(p.Match)); err != nil {
+		problems = append(problems, fmt.Sprintf("%s.match: %v", path, err))
 	}
 	if len(p.Allow) == 0 {
 		problems = append(problems, fmt.Sprintf("%s.allow: empty: a rule must allow at least one of publish, subscribe, call, register", path))
@@ -123,10 +123,10 @@ func compileRule(p Permission, path string) (rule, []string) {
 		problems = append(problems, fmt.Sprintf("%s.uri: %q: '#' is not a WAMP wildcard; use match prefix (\"a.\" for MQTT a/#) or wildcard (\"a..c\" for MQTT a/+/c)", path, p.URI))
 	case strings.ContainsFunc(plain, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
 		problems = append(problems, fmt.Sprintf("%s.uri: %q contains white space or a control character", path, p.URI))
-	case p.Match == MatchExact && hasEmptyComponent(plain):
+	case p.Match == topic.MatchExact && hasEmptyComponent(plain):
 		problems = append(problems, fmt.Sprintf("%s.uri: %q: an exact rule cannot have an empty component (use match wildcard)", path, p.URI))
 	}
-	if p.Match == MatchWildcard && !r.authID && !r.clientID {
+	if p.Match == topic.MatchWildcard && !r.authID && !r.clientID {
 		r.comps = strings.Split(p.URI, ".")
 	}
 	return r, problems
@@ -174,7 +174,7 @@ func (r *rule) resolve(id *Identity) (uri string, comps []string, ok bool) {
 		}
 		uri = strings.ReplaceAll(uri, placeholderClientID, id.ClientID)
 	}
-	if r.match == MatchWildcard {
+	if r.match == topic.MatchWildcard {
 		comps = strings.Split(uri, ".")
 	}
 	return uri, comps, true
@@ -182,7 +182,7 @@ func (r *rule) resolve(id *Identity) (uri string, comps []string, ok bool) {
 
 // request is what a client asks for, normalized for the coverage checks.
 type request struct {
-	match Match
+	match topic.Match
 	uri   string
 	// For a wildcard request: its components, and the fixed string every
 	// URI it matches starts with (the components before the first empty
@@ -193,22 +193,22 @@ type request struct {
 
 // newRequest validates and normalizes a request; ok is false if it must be
 // refused.
-func newRequest(uri string, match Match) (request, bool) {
+func newRequest(uri string, match topic.Match) (request, bool) {
 	if strings.ContainsAny(uri, "{}") || !utf8.ValidString(uri) {
 		return request{}, false
 	}
 	switch match {
-	case MatchExact:
+	case topic.MatchExact:
 		if hasEmptyComponent(uri) {
 			return request{}, false
 		}
-		return request{match: MatchExact, uri: uri}, true
-	case MatchPrefix:
-		return request{match: MatchPrefix, uri: uri}, true
-	case MatchWildcard:
+		return request{match: topic.MatchExact, uri: uri}, true
+	case topic.MatchPrefix:
+		return request{match: topic.MatchPrefix, uri: uri}, true
+	case topic.MatchWildcard:
 		if !hasEmptyComponent(uri) {
 			// Matches exactly one URI.
-			return request{match: MatchExact, uri: uri}, true
+			return request{match: topic.MatchExact, uri: uri}, true
 		}
 		comps := strings.Split(uri, ".")
 		fixed := ""
@@ -220,39 +220,43 @@ func newRequest(uri string, match Match) (request, bool) {
 				break
 			}
 		}
-		return request{match: MatchWildcard, uri: uri, comps: comps, fixed: fixed}, true
+		return request{match: topic.MatchWildcard, uri: uri, comps: comps, fixed: fixed}, true
 	default:
 		return request{}, false
 	}
 }
 
 // covers reports whether a rule (resolved to uri and, for a wildcard rule,
-// comps) allows every URI that q can match.
-func covers(match Match, uri string, comps []string, q *request) bool {
+// comps) allows every URI that q can match. An exact request is covered
+// when the rule matches it (topic's matcher); a pattern request when every
+// URI it matches does.
+func covers(match topic.Match, uri string, comps []string, q *request) bool {
 	switch q.match {
-	case MatchExact:
+	case topic.MatchExact:
 		switch match {
-		case MatchExact:
+		case topic.MatchExact:
 			return q.uri == uri
-		case MatchPrefix:
+		case topic.MatchPrefix:
 			return strings.HasPrefix(q.uri, uri)
-		case MatchWildcard:
-			return wildcardMatches(comps, q.uri)
+		case topic.MatchWildcard:
+			return topic.MatchComponents(comps, q.uri)
 		}
-	case MatchPrefix:
+	case topic.MatchPrefix:
 		// Only a prefix rule can cover the infinite set of URIs with a given
 		// prefix.
-		return match == MatchPrefix && strings.HasPrefix(q.uri, uri)
-	case MatchWildcard:
+		return match == topic.MatchPrefix && strings.HasPrefix(q.uri, uri)
+	case topic.MatchWildcard:
 		switch match {
-		case MatchPrefix:
+		case topic.MatchPrefix:
 			return strings.HasPrefix(q.fixed, uri)
-		case MatchWildcard:
+		case topic.MatchWildcard:
+			// q's components taken as names (an empty one, q's wildcard,
+			// only matched by the rule's wildcard): the per-component rule.
 			if len(comps) != len(q.comps) {
 				return false
 			}
 			for i, c := range comps {
-				if c != "" && c != q.comps[i] {
+				if !topic.ComponentMatches(c, q.comps[i]) {
 					return false
 				}
 			}
@@ -262,27 +266,9 @@ func covers(match Match, uri string, comps []string, q *request) bool {
 	return false
 }
 
-// wildcardMatches reports whether the URI uri matches the wildcard pattern
-// split into pattern: as many components, each equal or the pattern's empty.
-func wildcardMatches(pattern []string, uri string) bool {
-	for i, p := range pattern {
-		comp, rest, found := strings.Cut(uri, ".")
-		// The last pattern component must take the rest of the URI; every
-		// other must be followed by a '.'.
-		if found == (i == len(pattern)-1) {
-			return false
-		}
-		if p != "" && p != comp {
-			return false
-		}
-		uri = rest
-	}
-	return true
-}
-
 // Allowed reports whether id may perform action on what uri and match
 // select: for publish and call an exact URI, for subscribe and register a
-// pattern with WAMP's match semantics (see Match).
+// pattern with WAMP's match semantics (see topic.Match).
 //
 // It is allowed only if a single rule of id's role that allows action covers
 // every URI the request can match:
@@ -301,7 +287,7 @@ func wildcardMatches(pattern []string, uri string) bool {
 // request URI with a brace, or an exact one with an empty component, is
 // refused. Anonymous identities (Method "anonymous") have their realm's
 // current anonymous role. An unknown realm, role or action is refused.
-func (a *Authority) Allowed(id Identity, action Action, uri string, match Match) bool {
+func (a *Authority) Allowed(id Identity, action Action, uri string, match topic.Match) bool {
 	q, ok := newRequest(uri, match)
 	if !ok {
 		return false
@@ -310,7 +296,7 @@ func (a *Authority) Allowed(id Identity, action Action, uri string, match Match)
 	if ar == nil {
 		return false
 	}
-	if q.match == MatchExact {
+	if q.match == topic.MatchExact {
 		if _, ok := ar.exact[q.uri]; ok {
 			return true
 		}
@@ -333,7 +319,7 @@ func (a *Authority) Discloses(id Identity, action Action, uri string) bool {
 	if ar == nil || !ar.discloses {
 		return false
 	}
-	q, ok := newRequest(uri, MatchExact)
+	q, ok := newRequest(uri, topic.MatchExact)
 	if !ok {
 		return false
 	}

@@ -12,6 +12,9 @@
 // (fedshare.go) and MQTT sessions that move between routers (fedsession.go)
 // are the hub's too.
 //
-// Topic, payload and RPC mapping (topic.go, payload.go, rules.go, rpcmsg.go)
-// define how a message looks on the other side.
+// Payload, rule and RPC mapping (payload.go, rules.go, rpcmsg.go) define how
+// a message looks on the other side. The hub's vocabulary is package
+// bridge/topic: the MQTT and WAMP forms of a name, the match policies, and
+// the one matcher that the hub's interest, auth's permissions and
+// federation's route index all follow.
 package bridge

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 
 	"github.com/junctionmq/junction/bridge/federation"
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // Federation of the WAMP realms that are not bridged to MQTT. The realm
@@ -48,7 +49,7 @@ func (h *Hub) realmPrefix(realm string) string {
 
 // RealmSubscribed tells the hub that a pattern of a realm that is not
 // bridged has its first subscriber here.
-func (h *Hub) RealmSubscribed(realm string, p Pattern) {
+func (h *Hub) RealmSubscribed(realm string, p topic.Pattern) {
 	if f := h.fed.Load(); f != nil {
 		p = normalize(p)
 		(*f).AddRoute(federation.Route{Proto: federation.ProtoWAMP, Filter: h.realmURI(realm, p.URI), Match: p.Match})
@@ -57,7 +58,7 @@ func (h *Hub) RealmSubscribed(realm string, p Pattern) {
 
 // RealmUnsubscribed tells the hub that the pattern lost its last
 // subscriber here.
-func (h *Hub) RealmUnsubscribed(realm string, p Pattern) {
+func (h *Hub) RealmUnsubscribed(realm string, p topic.Pattern) {
 	if f := h.fed.Load(); f != nil {
 		p = normalize(p)
 		(*f).RemoveRoute(federation.Route{Proto: federation.ProtoWAMP, Filter: h.realmURI(realm, p.URI), Match: p.Match})

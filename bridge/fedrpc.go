@@ -11,6 +11,7 @@ import (
 
 	"github.com/junctionmq/junction/auth"
 	"github.com/junctionmq/junction/bridge/federation"
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // Cluster-wide RPC. Each router's WAMP dealer stays the one authority for
@@ -202,7 +203,8 @@ func appendUvarint(b []byte, v uint64) []byte {
 
 // procKey names a registration in a realm's dealer.
 type procKey struct {
-	realm, uri, match string
+	realm, uri string
+	match      topic.Match
 }
 
 // procInfo is what a row says of a registration besides its key.
@@ -218,7 +220,7 @@ func procRow(k procKey, i procInfo) string {
 	if i.disclose {
 		d = "d"
 	}
-	return strings.Join([]string{rowEscape(k.realm), k.match, i.policy, d, rowEscape(k.uri)}, "|")
+	return strings.Join([]string{rowEscape(k.realm), string(k.match), i.policy, d, rowEscape(k.uri)}, "|")
 }
 
 func parseProcRow(s string) (procKey, procInfo, error) {
@@ -226,12 +228,11 @@ func parseProcRow(s string) (procKey, procInfo, error) {
 	if len(f) != 5 || f[0] == "" || f[4] == "" || (f[3] != "d" && f[3] != "-") || !ValidInvoke(f[2]) {
 		return procKey{}, procInfo{}, fmt.Errorf("bad RPC row %q", s)
 	}
-	switch f[1] {
-	case MatchExact, MatchPrefix, MatchWildcard:
-	default:
-		return procKey{}, procInfo{}, fmt.Errorf("bad RPC row %q: match %q", s, f[1])
+	m, err := topic.ParseMatch(f[1])
+	if err != nil {
+		return procKey{}, procInfo{}, fmt.Errorf("bad RPC row %q: %w", s, err)
 	}
-	return procKey{realm: rowUnescape(f[0]), uri: rowUnescape(f[4]), match: f[1]}, procInfo{policy: f[2], disclose: f[3] == "d"}, nil
+	return procKey{realm: rowUnescape(f[0]), uri: rowUnescape(f[4]), match: m}, procInfo{policy: f[2], disclose: f[3] == "d"}, nil
 }
 
 var (
@@ -241,14 +242,6 @@ var (
 
 func rowEscape(s string) string   { return rowEscaper.Replace(s) }
 func rowUnescape(s string) string { return rowUnescaper.Replace(s) }
-
-// normMatch is nexus' match option as rows and Patterns say it.
-func normMatch(m string) string {
-	if m == "" {
-		return MatchExact
-	}
-	return m
-}
 
 // normPolicy is nexus' invocation policy as rows say it.
 func normPolicy(p string) string {
@@ -317,7 +310,7 @@ const claimLinger = 10 * time.Second
 
 // claimName is a single registration's name among the cluster's claims.
 func claimName(k procKey) string {
-	return "rpc|" + rowEscape(k.realm) + "|" + k.match + "|" + rowEscape(k.uri)
+	return "rpc|" + rowEscape(k.realm) + "|" + string(k.match) + "|" + rowEscape(k.uri)
 }
 
 // ClaimProcedure is asked before this router accepts a single registration
@@ -333,7 +326,7 @@ func (h *Hub) ClaimProcedure(realm, uri, match string) error {
 	if c == nil {
 		return nil
 	}
-	k := procKey{realm: realm, uri: uri, match: normMatch(match)}
+	k := procKey{realm: realm, uri: uri, match: topic.Match(match).OrExact()}
 	ctx, cancel := context.WithTimeout(c.ctx, claimTimeout)
 	defer cancel()
 	err := c.link.Claim(ctx, claimName(k))
@@ -553,7 +546,7 @@ func (c *clusterRPC) run() {
 // (see wamp.Procedures).
 func (h *Hub) Registered(realm string, session uint64, uri, match, policy string, disclose bool) {
 	if c := h.crpc.Load(); c != nil {
-		k, i := procKey{realm: realm, uri: uri, match: normMatch(match)}, procInfo{policy: normPolicy(policy), disclose: disclose}
+		k, i := procKey{realm: realm, uri: uri, match: topic.Match(match).OrExact()}, procInfo{policy: normPolicy(policy), disclose: disclose}
 		c.push(func() { c.localChange(k, i, session, true) })
 	}
 }
@@ -561,7 +554,7 @@ func (h *Hub) Registered(realm string, session uint64, uri, match, policy string
 // Unregistered is told by the WAMP side of a callee leaving a registration.
 func (h *Hub) Unregistered(realm string, session uint64, uri, match, policy string, disclose bool) {
 	if c := h.crpc.Load(); c != nil {
-		k, i := procKey{realm: realm, uri: uri, match: normMatch(match)}, procInfo{policy: normPolicy(policy), disclose: disclose}
+		k, i := procKey{realm: realm, uri: uri, match: topic.Match(match).OrExact()}, procInfo{policy: normPolicy(policy), disclose: disclose}
 		c.push(func() { c.localChange(k, i, session, false) })
 	}
 }
@@ -719,7 +712,7 @@ func (c *clusterRPC) reconcile(node, realm string) {
 		if w, ok := want[k]; ok && w == i {
 			continue
 		}
-		if err := p.sess.Unregister(Pattern{URI: k.uri, Match: k.match}); err != nil {
+		if err := p.sess.Unregister(topic.Pattern{URI: k.uri, Match: k.match}); err != nil {
 			c.log.Debug("proxy registration not withdrawn", "remote", node, "realm", realm, "procedure", k.uri, "error", err)
 		}
 		delete(p.regs, k)
@@ -728,20 +721,20 @@ func (c *clusterRPC) reconcile(node, realm string) {
 		if _, ok := p.regs[k]; ok {
 			continue
 		}
-		pat := Pattern{URI: k.uri, Match: k.match}
+		pat := topic.Pattern{URI: k.uri, Match: k.match}
 		err := p.sess.Register(pat, RegisterOptions{Invoke: i.policy, DiscloseCaller: i.disclose}, c.forwarder(node, realm))
 		if err != nil {
 			// A local callee holds it (two routers registered a single
 			// procedure at once), or the policies differ: the callers of each
 			// router reach their own until one side goes.
-			if c.warnOnce(node + "|" + realm + "|" + k.match + "|" + k.uri) {
+			if c.warnOnce(node + "|" + realm + "|" + string(k.match) + "|" + k.uri) {
 				c.log.Warn("another router's procedure not made callable here (tried again every second)", "remote", node, "realm", realm,
 					"procedure", k.uri, "match", k.match, "invoke", i.policy, "error", err)
 			}
 			c.retry = true
 			continue
 		}
-		delete(c.warned, node+"|"+realm+"|"+k.match+"|"+k.uri)
+		delete(c.warned, node+"|"+realm+"|"+string(k.match)+"|"+k.uri)
 		p.regs[k] = i
 	}
 	if len(p.regs) == 0 && len(want) == 0 {

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 func TestRPCWireRoundTrip(t *testing.T) {
@@ -50,9 +52,9 @@ func TestProcRowRoundTrip(t *testing.T) {
 		k procKey
 		i procInfo
 	}{
-		{procKey{"realm1", "com.acme.add", MatchExact}, procInfo{"single", false}},
-		{procKey{"a|b%7C", "x|y%", MatchPrefix}, procInfo{"roundrobin", true}},
-		{procKey{"r", "a..c", MatchWildcard}, procInfo{"last", false}},
+		{procKey{"realm1", "com.acme.add", topic.MatchExact}, procInfo{"single", false}},
+		{procKey{"a|b%7C", "x|y%", topic.MatchPrefix}, procInfo{"roundrobin", true}},
+		{procKey{"r", "a..c", topic.MatchWildcard}, procInfo{"last", false}},
 	} {
 		row := procRow(tc.k, tc.i)
 		k, i, err := parseProcRow(row)

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/junctionmq/junction/bridge/federation"
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // Shared subscriptions across routers. A group is $share/<group>/<filter>
@@ -114,8 +114,8 @@ func (s *shareState) local(filter string, add bool) {
 	s.n.Store(int32(len(s.groups)))
 }
 
-// matching returns the local groups whose filter matches topic.
-func (s *shareState) matching(topic string) []string {
+// matching returns the local groups whose filter matches the topic name.
+func (s *shareState) matching(name string) []string {
 	if s.n.Load() == 0 {
 		return nil
 	}
@@ -123,7 +123,7 @@ func (s *shareState) matching(topic string) []string {
 	defer s.mu.RUnlock()
 	var out []string
 	for g, f := range s.groups {
-		if federation.TopicMatches(f, topic) {
+		if topic.FilterMatches(f, name) {
 			out = append(out, g)
 		}
 	}
@@ -151,11 +151,7 @@ func (s *shareState) next(group string) uint64 {
 
 // shareFilter splits a valid $share/<group>/<filter> and returns <filter>.
 func shareFilter(f string) (string, bool) {
-	rest, ok := strings.CutPrefix(f, "$share/")
-	if !ok {
-		return "", false
-	}
-	_, filter, ok := strings.Cut(rest, "/")
+	_, filter, ok := topic.CutShare(f)
 	return filter, ok && filter != ""
 }
 

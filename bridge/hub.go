@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/junctionmq/junction/auth"
 	"github.com/junctionmq/junction/bridge/federation"
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // MQTTMessage is a publication as the MQTT side sees it.
@@ -91,7 +91,7 @@ type WAMPEngine interface {
 // Authority says what an identity may do, and whether a rule discloses it.
 // *auth.Authority implements it.
 type Authority interface {
-	Allowed(id auth.Identity, action auth.Action, uri string, match auth.Match) bool
+	Allowed(id auth.Identity, action auth.Action, uri string, match topic.Match) bool
 	Discloses(id auth.Identity, action auth.Action, uri string) bool
 }
 
@@ -311,7 +311,7 @@ func (h *Hub) wampToMQTTFrom(m WAMPMessage, to toMQTT, remote bool) bool {
 
 // Subscribed tells the hub that a WAMP subscription pattern has its first
 // subscriber in the bridged realm.
-func (h *Hub) Subscribed(p Pattern) {
+func (h *Hub) Subscribed(p topic.Pattern) {
 	p = normalize(p)
 	if h.policy.pubsub {
 		h.interest.add(p)
@@ -322,7 +322,7 @@ func (h *Hub) Subscribed(p Pattern) {
 }
 
 // Unsubscribed tells the hub that a pattern lost its last subscriber.
-func (h *Hub) Unsubscribed(p Pattern) {
+func (h *Hub) Unsubscribed(p topic.Pattern) {
 	p = normalize(p)
 	h.interest.remove(p)
 	if f := h.fed.Load(); f != nil {
@@ -330,17 +330,15 @@ func (h *Hub) Unsubscribed(p Pattern) {
 	}
 }
 
-func normalize(p Pattern) Pattern {
-	if p.Match == "" {
-		p.Match = MatchExact
-	}
+func normalize(p topic.Pattern) topic.Pattern {
+	p.Match = p.Match.OrExact()
 	return p
 }
 
 // Retained returns, in WAMP form, the retained message of every bridged topic
 // the pattern matches: what a WAMP subscription with get_retained receives.
 // The store is the MQTT side's, so both protocols see the same messages.
-func (h *Hub) Retained(p Pattern) []RetainedEvent {
+func (h *Hub) Retained(p topic.Pattern) []RetainedEvent {
 	p = normalize(p)
 	mp := h.mqtt.Load()
 	if mp == nil || !h.policy.pubsub {
@@ -353,7 +351,7 @@ func (h *Hub) Retained(p Pattern) []RetainedEvent {
 	var out []RetainedEvent
 	for _, m := range (*mp).Retained(filter) {
 		uri, mode, ok := h.mapper.ToWAMP(m.Topic)
-		if !ok || !patternMatches(p, uri) {
+		if !ok || !p.Matches(uri) {
 			continue
 		}
 		payload, err := FromMQTT(m.MQTTPayload, m.V5, mode)
@@ -364,19 +362,6 @@ func (h *Hub) Retained(p Pattern) []RetainedEvent {
 		out = append(out, RetainedEvent{URI: uri, WAMPPayload: payload})
 	}
 	return out
-}
-
-// patternMatches matches as nexus does (see interest.match).
-func patternMatches(p Pattern, uri string) bool {
-	switch p.Match {
-	case MatchPrefix:
-		return strings.HasPrefix(uri, p.URI)
-	case MatchWildcard:
-		w, comps := strings.Split(p.URI, "."), strings.Split(uri, ".")
-		return len(w) == len(comps) && wildcardMatch(w, comps)
-	default:
-		return uri == p.URI
-	}
 }
 
 // warn logs at most one line a second: a bad publisher can send thousands.

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/junctionmq/junction/auth"
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 type fakeMQTT struct {
@@ -40,7 +41,7 @@ func (f *fakeWAMP) Publish(m WAMPMessage) error { f.published = append(f.publish
 type discloseAll bool
 
 func (d discloseAll) Discloses(auth.Identity, auth.Action, string) bool { return bool(d) }
-func (d discloseAll) Allowed(auth.Identity, auth.Action, string, auth.Match) bool {
+func (d discloseAll) Allowed(auth.Identity, auth.Action, string, topic.Match) bool {
 	return true
 }
 
@@ -71,8 +72,8 @@ func TestHubCarriesOnlyWhatTheOtherSideWants(t *testing.T) {
 	if len(w.published) != 0 {
 		t.Fatal("mapped with no WAMP interest")
 	}
-	h.Subscribed(Pattern{URI: "a.", Match: MatchPrefix})
-	h.Subscribed(Pattern{URI: "j.x"})
+	h.Subscribed(topic.Pattern{URI: "a.", Match: topic.MatchPrefix})
+	h.Subscribed(topic.Pattern{URI: "j.x"})
 	publishMQTT(h, MQTTMessage{Topic: "a/b", MQTTPayload: MQTTPayload{Payload: []byte("1")}, Publisher: pub})
 	publishMQTT(h, MQTTMessage{Topic: "z/b", MQTTPayload: MQTTPayload{Payload: []byte("1")}, Publisher: pub}) // no interest
 	publishMQTT(h, MQTTMessage{Topic: "j/x", MQTTPayload: MQTTPayload{Payload: []byte("not json")}})          // json mode: refused
@@ -84,7 +85,7 @@ func TestHubCarriesOnlyWhatTheOtherSideWants(t *testing.T) {
 	if met.bridged[MQTTToWAMP] != 1 || met.failed["payload"] != 1 {
 		t.Errorf("metrics %v %v", met.bridged, met.failed)
 	}
-	h.Unsubscribed(Pattern{URI: "a.", Match: MatchPrefix})
+	h.Unsubscribed(topic.Pattern{URI: "a.", Match: topic.MatchPrefix})
 	publishMQTT(h, MQTTMessage{Topic: "a/c", MQTTPayload: MQTTPayload{Payload: []byte("1")}})
 	if len(w.published) != 1 {
 		t.Error("mapped after the last WAMP subscriber left")
@@ -121,7 +122,7 @@ func TestHubRetainedAsWAMPEvents(t *testing.T) {
 		{Topic: "home/t1/x", MQTTPayload: MQTTPayload{Payload: []byte("deeper")}},
 		{Topic: "homes/t", MQTTPayload: MQTTPayload{Payload: []byte("no")}},
 	}
-	got := h.Retained(Pattern{URI: "home..", Match: MatchWildcard})
+	got := h.Retained(topic.Pattern{URI: "home..", Match: topic.MatchWildcard})
 	want := []RetainedEvent{{URI: "home.t1.x", WAMPPayload: WAMPPayload{Args: []any{"deeper"}}}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Retained = %+v, want %+v", got, want)

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // interest is the set of WAMP subscription patterns of the bridged realm: the
@@ -21,7 +23,7 @@ type interest struct {
 type patternSet struct {
 	exact    map[string]struct{}
 	prefix   []string
-	wildcard [][]string // components; "" matches any one component
+	wildcard [][]string // split patterns, for topic.MatchComponents
 	size     int
 }
 
@@ -34,9 +36,8 @@ func newInterest() *interest {
 // empty reports whether no WAMP client subscribes to anything.
 func (i *interest) empty() bool { return i.snap.Load().size == 0 }
 
-// match reports whether a subscription matches uri, as nexus matches:
-// prefix is a plain string prefix, wildcard has as many components as uri
-// and each non-empty one equal.
+// match reports whether a subscription matches uri, as topic.Pattern's
+// Matches says (nexus' semantics).
 func (i *interest) match(uri string) bool {
 	s := i.snap.Load()
 	if s.size == 0 {
@@ -54,37 +55,21 @@ func (i *interest) match(uri string) bool {
 		return false
 	}
 	n := strings.Count(uri, ".") + 1
-	var comps []string
 	for _, w := range s.wildcard {
-		if len(w) != n {
-			continue
-		}
-		if comps == nil {
-			comps = strings.Split(uri, ".")
-		}
-		if wildcardMatch(w, comps) {
+		if len(w) == n && topic.MatchComponents(w, uri) {
 			return true
 		}
 	}
 	return false
 }
 
-func wildcardMatch(w, comps []string) bool {
-	for k, c := range w {
-		if c != "" && c != comps[k] {
-			return false
-		}
-	}
-	return true
-}
-
 // add records a pattern; adding one twice is harmless.
-func (i *interest) add(p Pattern) { i.update(p, true) }
+func (i *interest) add(p topic.Pattern) { i.update(p, true) }
 
 // remove forgets a pattern.
-func (i *interest) remove(p Pattern) { i.update(p, false) }
+func (i *interest) remove(p topic.Pattern) { i.update(p, false) }
 
-func (i *interest) update(p Pattern, add bool) {
+func (i *interest) update(p topic.Pattern, add bool) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	old := i.snap.Load()
@@ -95,9 +80,9 @@ func (i *interest) update(p Pattern, add bool) {
 	n.prefix = append(n.prefix, old.prefix...)
 	n.wildcard = append(n.wildcard, old.wildcard...)
 	switch p.Match {
-	case MatchPrefix:
+	case topic.MatchPrefix:
 		n.prefix = setSlice(n.prefix, p.URI, add, func(a, b string) bool { return a == b })
-	case MatchWildcard:
+	case topic.MatchWildcard:
 		n.wildcard = setSlice(n.wildcard, strings.Split(p.URI, "."), add, func(a, b []string) bool {
 			return strings.Join(a, ".") == strings.Join(b, ".")
 		})

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/junctionmq/junction/bridge/federation"
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // Routing: the one place that decides where a publication goes.
@@ -83,12 +84,7 @@ type policy struct {
 // broker's own, and with RPC an "$rpc/" filter is a registration (cluster
 // RPC announces it as a procedure instead).
 func (pol policy) route(filter string) bool {
-	f := filter
-	if rest, ok := strings.CutPrefix(f, "$share/"); ok {
-		if _, g, ok := strings.Cut(rest, "/"); ok {
-			f = g
-		}
-	}
+	f := topic.Unshared(filter)
 	return !strings.HasPrefix(f, "$SYS") && !(pol.rpc && IsRPCTopic(f))
 }
 

@@ -1,6 +1,10 @@
 package bridge
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/junctionmq/junction/bridge/topic"
+)
 
 // TestClassify is the routing decision as a table: what kind of traffic a
 // publication is, from its facts and the configuration's policy.
@@ -38,7 +42,7 @@ func TestClassify(t *testing.T) {
 // TestPublishRoutes: what Publish reports it did, by configuration.
 func TestPublishRoutes(t *testing.T) {
 	h, mq, _, _ := newTestHub(t, nil, false)
-	h.Subscribed(Pattern{URI: "a.b"})
+	h.Subscribed(topic.Pattern{URI: "a.b"})
 	if r := publishMQTT(h, MQTTMessage{Topic: "a/b", MQTTPayload: MQTTPayload{Payload: []byte("1")}}); r != RouteOther {
 		t.Fatalf("MQTT publication with a WAMP subscriber: route %b, want other protocol", r)
 	}

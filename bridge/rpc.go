@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/junctionmq/junction/auth"
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // RPC for MQTT clients. The WAMP dealer is the one authority for procedures:
@@ -147,8 +148,8 @@ type DealerSession interface {
 	// nil, receives progressive results (Call.ReceiveProgress).
 	Call(ctx context.Context, c Call, progress func(Result)) Result
 	// Register registers a procedure pattern with an invocation policy.
-	Register(p Pattern, opts RegisterOptions, h InvocationHandler) error
-	Unregister(p Pattern) error
+	Register(p topic.Pattern, opts RegisterOptions, h InvocationHandler) error
+	Unregister(p topic.Pattern) error
 	// Close leaves the realm: the dealer drops its registrations and fails
 	// the calls in flight to it.
 	Close()
@@ -198,25 +199,25 @@ func (c RPCConfig) validate() error {
 }
 
 // ProcedureOfTopic returns the procedure a "$rpc/..." topic names.
-func ProcedureOfTopic(topic string) (string, bool) {
-	rest, ok := strings.CutPrefix(topic, RPCPrefix)
+func ProcedureOfTopic(name string) (string, bool) {
+	rest, ok := strings.CutPrefix(name, RPCPrefix)
 	if !ok || rest == "" || strings.ContainsAny(rest, "+#") {
 		return "", false
 	}
-	return TopicToURI(rest), true
+	return topic.TopicToURI(rest), true
 }
 
 // TopicOfProcedure is the "$rpc/..." topic of a procedure.
-func TopicOfProcedure(uri string) string { return RPCPrefix + URIToTopic(uri) }
+func TopicOfProcedure(uri string) string { return RPCPrefix + topic.URIToTopic(uri) }
 
 // RegistrationPatterns returns the procedure patterns a "$rpc/..."
 // subscription filter registers, or nil if it is not one.
-func RegistrationPatterns(filter string) []Pattern {
+func RegistrationPatterns(filter string) []topic.Pattern {
 	rest, ok := strings.CutPrefix(filter, RPCPrefix)
 	if !ok || rest == "" {
 		return nil
 	}
-	return FilterPatterns(rest)
+	return topic.FilterPatterns(rest)
 }
 
 // IsRPCTopic reports whether an MQTT topic or filter belongs to RPC: such
@@ -248,9 +249,9 @@ type RPCClient struct {
 
 	mu       sync.Mutex
 	sess     DealerSession
-	closing  bool                 // the connection ended: no new calls or registrations
-	sessDone bool                 // the session is closed
-	regs     map[string][]Pattern // by $rpc/ filter
+	closing  bool                       // the connection ended: no new calls or registrations
+	sessDone bool                       // the session is closed
+	regs     map[string][]topic.Pattern // by $rpc/ filter
 	pending  map[uint64]*invocation
 	inFlight int // calls
 }
@@ -262,7 +263,7 @@ type invocation struct {
 // RPCClient returns the RPC state of one MQTT connection. Nothing is
 // opened until the client calls or registers.
 func (h *Hub) RPCClient(id auth.Identity, v5 bool) *RPCClient {
-	c := &RPCClient{hub: h, id: id, v5: v5, regs: map[string][]Pattern{}, pending: map[uint64]*invocation{}}
+	c := &RPCClient{hub: h, id: id, v5: v5, regs: map[string][]topic.Pattern{}, pending: map[uint64]*invocation{}}
 	c.calls, c.cancelCalls = context.WithCancel(context.Background())
 	c.invocations, c.cancelInvocations = context.WithCancel(context.Background())
 	h.rpcMu.Lock()
@@ -358,7 +359,7 @@ func (c *RPCClient) Call(m MQTTMessage) error {
 	}
 	call.Procedure = proc
 	a := c.hub.cfg.Authority
-	if !a.Allowed(c.id, auth.ActionCall, proc, auth.MatchExact) {
+	if !a.Allowed(c.id, auth.ActionCall, proc, topic.MatchExact) {
 		c.reply(req, Result{Error: ErrorNotAuthorized, WAMPPayload: WAMPPayload{Args: []any{"not authorized to call " + proc}}})
 		return fmt.Errorf("%w: call %s", ErrNotAuthorized, proc)
 	}
@@ -428,10 +429,10 @@ func outcome(r Result) string {
 	return "error"
 }
 
-// replyAllowed reports whether the client may publish to topic, as the
-// hub publishes its results there for it.
-func (c *RPCClient) replyAllowed(topic string) bool {
-	return c.hub.cfg.Authority.Allowed(c.id, auth.ActionPublish, TopicToURI(topic), auth.MatchExact)
+// replyAllowed reports whether the client may publish to the topic name, as
+// the hub publishes its results there for it.
+func (c *RPCClient) replyAllowed(name string) bool {
+	return c.hub.cfg.Authority.Allowed(c.id, auth.ActionPublish, topic.TopicToURI(name), topic.MatchExact)
 }
 
 // reply publishes a result to the caller's reply topic, on this router and
@@ -498,7 +499,7 @@ func (c *RPCClient) Register(filter, invoke string) error {
 	for i, p := range patterns {
 		err := error(nil)
 		if invoke == "single" {
-			err = c.hub.ClaimProcedure(c.hub.cfg.Realm, p.URI, p.Match)
+			err = c.hub.ClaimProcedure(c.hub.cfg.Realm, p.URI, string(p.Match))
 		}
 		if err == nil {
 			err = sess.Register(p, RegisterOptions{Invoke: invoke}, handler)
@@ -657,7 +658,7 @@ func (c *RPCClient) Close() {
 	c.sessMu.RLock()
 	c.mu.Lock()
 	regs, sess := c.regs, c.sess
-	c.regs = map[string][]Pattern{}
+	c.regs = map[string][]topic.Pattern{}
 	c.mu.Unlock()
 	if sess != nil {
 		for _, patterns := range regs {

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // Rule maps one subtree between the protocols. A rule names its subtree by
@@ -155,22 +157,22 @@ func (m *Mapper) derive(name string, fromMQTT bool, skip int) string {
 	}
 	if best == nil {
 		if fromMQTT {
-			return TopicToURI(name)
+			return topic.TopicToURI(name)
 		}
-		return URIToTopic(name)
+		return topic.URIToTopic(name)
 	}
 	if fromMQTT {
 		rest := restAfter(name, best.mqtt, "/")
 		if rest == "" && len(name) == len(strings.Join(best.mqtt, "/")) {
 			return strings.Join(best.wamp, ".")
 		}
-		return strings.Trim(strings.Join(best.wamp, ".")+"."+TopicToURI(rest), ".")
+		return strings.Trim(strings.Join(best.wamp, ".")+"."+topic.TopicToURI(rest), ".")
 	}
 	rest := restAfter(name, best.wamp, ".")
 	if rest == "" && len(name) == len(strings.Join(best.wamp, ".")) {
 		return strings.Join(best.mqtt, "/")
 	}
-	return strings.Trim(strings.Join(best.mqtt, "/")+"/"+URIToTopic(rest), "/")
+	return strings.Trim(strings.Join(best.mqtt, "/")+"/"+topic.URIToTopic(rest), "/")
 }
 
 func rootOf(r *rule, mqtt bool) []string {
@@ -198,51 +200,51 @@ func (m *Mapper) ToWAMP(topic string) (uri string, mode Mode, ok bool) {
 
 // ToMQTT maps a URI to its MQTT topic name and payload mode; ok is false when
 // the URI is not bridged.
-func (m *Mapper) ToMQTT(uri string) (topic string, mode Mode, ok bool) {
-	topic, mode, ok = m.toMQTT(uri)
+func (m *Mapper) ToMQTT(uri string) (name string, mode Mode, ok bool) {
+	name, mode, ok = m.toMQTT(uri)
 	if !ok {
 		return "", "", false
 	}
 	if len(m.byMQTT) == 0 {
 		// One-to-one for names TopicToURI can produce; other URIs (an empty
 		// component, white space) are not valid topics' images.
-		if plainURI(uri) {
-			return topic, mode, true
+		if topic.PlainURI(uri) {
+			return name, mode, true
 		}
-		if TopicToURI(topic) != uri {
+		if topic.TopicToURI(name) != uri {
 			return "", "", false
 		}
-		return topic, mode, true
+		return name, mode, true
 	}
-	if back, _, ok := m.toWAMP(topic); !ok || back != uri {
+	if back, _, ok := m.toWAMP(name); !ok || back != uri {
 		return "", "", false
 	}
-	return topic, mode, true
+	return name, mode, true
 }
 
-func (m *Mapper) toWAMP(topic string) (string, Mode, bool) {
+func (m *Mapper) toWAMP(name string) (string, Mode, bool) {
 	// Wildcards are not topic names, and MQTT topics are UTF-8.
-	if topic == "" || topic[0] == '$' || strings.ContainsAny(topic, "+#") || !utf8.ValidString(topic) {
+	if name == "" || topic.Reserved(name) || strings.ContainsAny(name, "+#") || !utf8.ValidString(name) {
 		return "", "", false
 	}
 	var uri string
 	mode := ModeAuto
-	r := m.ruleForTopic(topic)
+	r := m.ruleForTopic(name)
 	if r == nil {
-		uri = TopicToURI(topic)
+		uri = topic.TopicToURI(name)
 	} else {
 		if r.off {
 			return "", "", false
 		}
 		mode = r.payload
-		rest := restAfter(topic, r.mqtt, "/")
+		rest := restAfter(name, r.mqtt, "/")
 		switch {
 		case len(r.wamp) == 0:
-			uri = TopicToURI(rest)
-		case rest == "" && len(r.mqtt) > 0 && len(topic) == len(strings.Join(r.mqtt, "/")):
+			uri = topic.TopicToURI(rest)
+		case rest == "" && len(r.mqtt) > 0 && len(name) == len(strings.Join(r.mqtt, "/")):
 			uri = strings.Join(r.wamp, ".")
 		default:
-			uri = strings.Join(r.wamp, ".") + "." + TopicToURI(rest)
+			uri = strings.Join(r.wamp, ".") + "." + topic.TopicToURI(rest)
 		}
 	}
 	if uri == "wamp" || strings.HasPrefix(uri, "wamp.") {
@@ -258,13 +260,11 @@ func (m *Mapper) toMQTT(uri string) (string, Mode, bool) {
 	if uri == "" || uri == "wamp" || strings.HasPrefix(uri, "wamp.") || !utf8.ValidString(uri) {
 		return "", "", false
 	}
-	var topic string
+	var name string
 	mode := ModeAuto
 	r := m.ruleForURI(uri)
-	if r == nil && plainURI(uri) {
-		topic = strings.ReplaceAll(uri, ".", "/") // the common case, one allocation
-	} else if r == nil {
-		topic = URIToTopic(uri)
+	if r == nil {
+		name = topic.URIToTopic(uri) // plain URIs take its fast path
 	} else {
 		if r.off {
 			return "", "", false
@@ -273,20 +273,20 @@ func (m *Mapper) toMQTT(uri string) (string, Mode, bool) {
 		rest := restAfter(uri, r.wamp, ".")
 		switch {
 		case len(r.mqtt) == 0:
-			topic = URIToTopic(rest)
+			name = topic.URIToTopic(rest)
 		case len(uri) == len(strings.Join(r.wamp, ".")):
-			topic = strings.Join(r.mqtt, "/")
+			name = strings.Join(r.mqtt, "/")
 		default:
-			topic = strings.Join(r.mqtt, "/") + "/" + URIToTopic(rest)
+			name = strings.Join(r.mqtt, "/") + "/" + topic.URIToTopic(rest)
 		}
 	}
-	if topic == "" || topic[0] == '$' || strings.ContainsAny(topic, "+#") { // %2B, %23 decode to wildcards
+	if name == "" || topic.Reserved(name) || strings.ContainsAny(name, "+#") { // %2B, %23 decode to wildcards
 		return "", "", false
 	}
 	if mode == "" {
 		mode = ModeAuto
 	}
-	return topic, mode, true
+	return name, mode, true
 }
 
 // ruleForTopic returns the most specific rule whose MQTT root holds topic.
@@ -343,17 +343,17 @@ func restAfter(name string, root []string, sep string) string {
 // matches include the MQTT image of every URI the pattern can match, for
 // reading retained messages; callers filter the results exactly. It is "#"
 // unless a narrower filter is sure to be enough.
-func (m *Mapper) Subtrees(p Pattern) string {
+func (m *Mapper) Subtrees(p topic.Pattern) string {
 	comps := strings.Split(p.URI, ".")
 	switch p.Match {
-	case MatchExact, "":
+	case topic.MatchExact, "":
 		if t, _, ok := m.ToMQTT(p.URI); ok {
 			return t
 		}
 		return ""
-	case MatchPrefix:
+	case topic.MatchPrefix:
 		comps = comps[:len(comps)-1] // the last component may be partial
-	case MatchWildcard:
+	case topic.MatchWildcard:
 		for i, c := range comps {
 			if c == "" {
 				comps = comps[:i]

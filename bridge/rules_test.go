@@ -3,6 +3,8 @@ package bridge
 import (
 	"errors"
 	"testing"
+
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 func TestMapperDefaultAndReserved(t *testing.T) {
@@ -111,17 +113,17 @@ func TestMapperRejectsBadRules(t *testing.T) {
 func TestSubtrees(t *testing.T) {
 	m, _ := NewMapper([]Rule{{MQTT: "devices/#", WAMP: "com.acme.devices."}})
 	for _, tc := range []struct {
-		p    Pattern
+		p    topic.Pattern
 		want string
 	}{
-		{Pattern{"a.b", MatchExact}, "a/b"},
-		{Pattern{"a.b.", MatchPrefix}, "a/b/#"},
-		{Pattern{"a.bc", MatchPrefix}, "a/#"},
-		{Pattern{"", MatchPrefix}, "#"},
-		{Pattern{"a..c", MatchWildcard}, "a/#"},
-		{Pattern{"com.acme.", MatchPrefix}, "#"}, // a rule re-roots part of it
-		{Pattern{"com.acme.devices.7.", MatchPrefix}, "devices/7/#"},
-		{Pattern{"wamp.session.on_join", MatchExact}, ""},
+		{topic.Pattern{URI: "a.b", Match: topic.MatchExact}, "a/b"},
+		{topic.Pattern{URI: "a.b.", Match: topic.MatchPrefix}, "a/b/#"},
+		{topic.Pattern{URI: "a.bc", Match: topic.MatchPrefix}, "a/#"},
+		{topic.Pattern{URI: "", Match: topic.MatchPrefix}, "#"},
+		{topic.Pattern{URI: "a..c", Match: topic.MatchWildcard}, "a/#"},
+		{topic.Pattern{URI: "com.acme.", Match: topic.MatchPrefix}, "#"}, // a rule re-roots part of it
+		{topic.Pattern{URI: "com.acme.devices.7.", Match: topic.MatchPrefix}, "devices/7/#"},
+		{topic.Pattern{URI: "wamp.session.on_join", Match: topic.MatchExact}, ""},
 	} {
 		if got := m.Subtrees(tc.p); got != tc.want {
 			t.Errorf("Subtrees(%+v) = %q, want %q", tc.p, got, tc.want)
@@ -134,9 +136,9 @@ func TestInterestMatchesAsNexus(t *testing.T) {
 	if !i.empty() || i.match("a") {
 		t.Fatal("new interest not empty")
 	}
-	i.add(Pattern{"a.b", MatchExact})
-	i.add(Pattern{"p.q", MatchPrefix}) // a string prefix, as nexus matches
-	i.add(Pattern{"w..c", MatchWildcard})
+	i.add(topic.Pattern{URI: "a.b", Match: topic.MatchExact})
+	i.add(topic.Pattern{URI: "p.q", Match: topic.MatchPrefix}) // a string prefix, as nexus matches
+	i.add(topic.Pattern{URI: "w..c", Match: topic.MatchWildcard})
 	for uri, want := range map[string]bool{
 		"a.b": true, "a.b.c": false, "a": false,
 		"p.q": true, "p.q.r": true, "p.qr": true, "p": false,
@@ -146,9 +148,9 @@ func TestInterestMatchesAsNexus(t *testing.T) {
 			t.Errorf("match(%q) = %v, want %v", uri, got, want)
 		}
 	}
-	i.remove(Pattern{"p.q", MatchPrefix})
-	i.remove(Pattern{"w..c", MatchWildcard})
-	i.remove(Pattern{"a.b", MatchExact})
+	i.remove(topic.Pattern{URI: "p.q", Match: topic.MatchPrefix})
+	i.remove(topic.Pattern{URI: "w..c", Match: topic.MatchWildcard})
+	i.remove(topic.Pattern{URI: "a.b", Match: topic.MatchExact})
 	if !i.empty() {
 		t.Fatal("interest not empty after removing every pattern")
 	}
@@ -197,7 +199,7 @@ func FuzzMapper(f *testing.F) {
 				t.Fatalf("%q crossed into %q", s, topic)
 			}
 		}
-		_ = m.Subtrees(Pattern{URI: s, Match: MatchPrefix})
-		_ = m.Subtrees(Pattern{URI: s, Match: MatchWildcard})
+		_ = m.Subtrees(topic.Pattern{URI: s, Match: topic.MatchPrefix})
+		_ = m.Subtrees(topic.Pattern{URI: s, Match: topic.MatchWildcard})
 	})
 }

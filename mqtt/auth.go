@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/junctionmq/junction/auth"
 	"github.com/junctionmq/junction/bridge"
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // Authority is what the MQTT side asks about identities and permissions;
@@ -22,7 +22,7 @@ type Authority interface {
 	Password(realm, authid, password string) (auth.Identity, error)
 	TokenDefaultRealm(defaultRealm, token string) (auth.Identity, error)
 	Certificate(realm, authid string) (auth.Identity, error)
-	Allowed(id auth.Identity, action auth.Action, uri string, match auth.Match) bool
+	Allowed(id auth.Identity, action auth.Action, uri string, match topic.Match) bool
 	Throttled(remote string) bool
 	LoginFailed(remote string)
 	LoginSucceeded(remote string)
@@ -54,8 +54,8 @@ func (h *authHook) grants(s *session) *wideGrants {
 	}
 	g := &wideGrants{
 		generation:   gen,
-		publishAll:   h.authority.Allowed(s.id, auth.ActionPublish, "", auth.MatchPrefix),
-		subscribeAll: h.authority.Allowed(s.id, auth.ActionSubscribe, "", auth.MatchPrefix),
+		publishAll:   h.authority.Allowed(s.id, auth.ActionPublish, "", topic.MatchPrefix),
+		subscribeAll: h.authority.Allowed(s.id, auth.ActionSubscribe, "", topic.MatchPrefix),
 	}
 	s.wide.Store(g)
 	return g
@@ -175,7 +175,7 @@ func (h *authHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 	// mochi sends wills without asking anyone: refuse a will the client
 	// could not publish itself, as Mosquitto does.
 	if cl.Properties.Will.Flag == 1 &&
-		!h.authority.Allowed(id, auth.ActionPublish, bridge.TopicToURI(cl.Properties.Will.TopicName), auth.MatchExact) {
+		!h.authority.Allowed(id, auth.ActionPublish, topic.TopicToURI(cl.Properties.Will.TopicName), topic.MatchExact) {
 		h.metrics.Denied("publish")
 		return refuse(packets.ErrNotAuthorized, method, errors.New("will topic not allowed"))
 	}
@@ -215,7 +215,7 @@ func (h *authHook) OnConnectAuthenticate(cl *mochi.Client, _ packets.Packet) boo
 
 // OnACLCheck is asked for each PUBLISH (write) and for each SUBSCRIBE filter
 // and each delivery (read).
-func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
+func (h *authHook) OnACLCheck(cl *mochi.Client, name string, write bool) bool {
 	if cl.Net.Inline {
 		return true
 	}
@@ -227,18 +227,18 @@ func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 		// 3.1.1 publishers are refused in OnPublish, where they can be
 		// acknowledged rather than disconnected; calls and results are the
 		// RPC hook's to check.
-		if cl.Properties.ProtocolVersion < 5 || h.grants(s).publishAll || h.rpc && bridge.IsRPCTopic(topic) {
+		if cl.Properties.ProtocolVersion < 5 || h.grants(s).publishAll || h.rpc && bridge.IsRPCTopic(name) {
 			return true
 		}
-		return h.allowPublish(s, topic)
+		return h.allowPublish(s, name)
 	}
 	if h.rpc {
-		if procs := bridge.RegistrationPatterns(topic); procs != nil {
-			return h.allowRegister(cl, s, topic, procs)
+		if procs := bridge.RegistrationPatterns(name); procs != nil {
+			return h.allowRegister(cl, s, name, procs)
 		}
-		if shared, ok := strings.CutPrefix(topic, "$share/"); ok {
-			if _, f, _ := strings.Cut(shared, "/"); bridge.IsRPCTopic(f) {
-				h.log.Info("MQTT shared subscription to $rpc/ refused: a registration is shared already", "client", cl.ID, "filter", topic)
+		if _, f, ok := topic.CutShare(name); ok {
+			if bridge.IsRPCTopic(f) {
+				h.log.Info("MQTT shared subscription to $rpc/ refused: a registration is shared already", "client", cl.ID, "filter", name)
 				return false
 			}
 		}
@@ -246,10 +246,10 @@ func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 	if h.grants(s).subscribeAll {
 		return true
 	}
-	for _, p := range bridge.FilterPatterns(topic) {
-		if !h.authority.Allowed(s.id, auth.ActionSubscribe, p.URI, auth.Match(p.Match)) {
+	for _, p := range topic.FilterPatterns(name) {
+		if !h.authority.Allowed(s.id, auth.ActionSubscribe, p.URI, p.Match) {
 			h.metrics.Denied("subscribe")
-			h.log.Info("MQTT subscription refused", "client", cl.ID, "authid", s.id.AuthID, "role", s.id.Role, "filter", topic)
+			h.log.Info("MQTT subscription refused", "client", cl.ID, "authid", s.id.AuthID, "role", s.id.Role, "filter", name)
 			return false
 		}
 	}
@@ -259,9 +259,9 @@ func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 // allowRegister decides a subscription to "$rpc/<filter>", which registers
 // the procedures the filter names (and a delivery of an invocation on one):
 // the register permission must cover every procedure it can match.
-func (h *authHook) allowRegister(cl *mochi.Client, s *session, filter string, procs []bridge.Pattern) bool {
+func (h *authHook) allowRegister(cl *mochi.Client, s *session, filter string, procs []topic.Pattern) bool {
 	for _, p := range procs {
-		if !h.authority.Allowed(s.id, auth.ActionRegister, p.URI, auth.Match(p.Match)) {
+		if !h.authority.Allowed(s.id, auth.ActionRegister, p.URI, p.Match) {
 			h.metrics.Denied("register")
 			h.log.Info("MQTT registration refused", "client", cl.ID, "authid", s.id.AuthID, "role", s.id.Role, "filter", filter)
 			return false
@@ -270,12 +270,12 @@ func (h *authHook) allowRegister(cl *mochi.Client, s *session, filter string, pr
 	return true
 }
 
-func (h *authHook) allowPublish(s *session, topic string) bool {
-	if h.authority.Allowed(s.id, auth.ActionPublish, bridge.TopicToURI(topic), auth.MatchExact) {
+func (h *authHook) allowPublish(s *session, name string) bool {
+	if h.authority.Allowed(s.id, auth.ActionPublish, topic.TopicToURI(name), topic.MatchExact) {
 		return true
 	}
 	h.metrics.Denied("publish")
-	h.log.Info("MQTT publish refused", "client", s.id.ClientID, "authid", s.id.AuthID, "role", s.id.Role, "topic", topic)
+	h.log.Info("MQTT publish refused", "client", s.id.ClientID, "authid", s.id.AuthID, "role", s.id.Role, "topic", name)
 	return false
 }
 

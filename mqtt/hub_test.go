@@ -14,6 +14,7 @@ import (
 
 	"github.com/junctionmq/junction/auth"
 	"github.com/junctionmq/junction/bridge"
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // recordingHub is the hub as the engine sees it: it records what it is
@@ -58,7 +59,7 @@ func startEngine(t *testing.T, hub Hub) string {
 	t.Helper()
 	a, err := auth.New(auth.Config{Realms: []auth.Realm{{
 		Name: "realm1", AnonymousRole: "anyone",
-		Roles: []auth.Role{{Name: "anyone", Permissions: []auth.Permission{{URI: "", Match: auth.MatchPrefix,
+		Roles: []auth.Role{{Name: "anyone", Permissions: []auth.Permission{{URI: "", Match: topic.MatchPrefix,
 			Allow: []auth.Action{auth.ActionPublish, auth.ActionSubscribe, auth.ActionCall, auth.ActionRegister}}}}},
 	}}})
 	if err != nil {

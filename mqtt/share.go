@@ -10,7 +10,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/junctionmq/junction/bridge"
-	"github.com/junctionmq/junction/bridge/federation"
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // Sharer decides which router serves each shared subscription group
@@ -94,7 +94,7 @@ func (h *shareHook) OnDisconnect(cl *mochi.Client, _ error, expire bool) {
 	type group struct{ name, filter string }
 	var groups []group
 	for f := range cl.State.Subscriptions.GetAll() {
-		if rest, ok := cutShare(f); ok {
+		if _, rest, ok := topic.CutShare(f); ok && rest != "" {
 			groups = append(groups, group{f, rest})
 		}
 	}
@@ -111,7 +111,7 @@ func (h *shareHook) OnDisconnect(cl *mochi.Client, _ error, expire bool) {
 		m := messageOf(cl, pk)
 		m.V5 = true // its properties are the ones it was sent with
 		for _, g := range groups {
-			if federation.TopicMatches(g.filter, pk.TopicName) {
+			if topic.FilterMatches(g.filter, pk.TopicName) {
 				h.sharer.ShareLeft(g.name, cl.ID, m)
 			}
 		}
@@ -168,17 +168,4 @@ func pickMember(srv *mochi.Server, members map[string]packets.Subscription, excl
 	slices.Sort(ids)
 	id := ids[rand.IntN(len(ids))]
 	return id, members[id], true
-}
-
-// cutShare returns <filter> of $share/<group>/<filter>.
-func cutShare(f string) (string, bool) {
-	if len(f) < 7 || f[:7] != "$share/" {
-		return "", false
-	}
-	for i := 7; i < len(f); i++ {
-		if f[i] == '/' {
-			return f[i+1:], i+1 < len(f)
-		}
-	}
-	return "", false
 }

@@ -15,6 +15,7 @@ import (
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
 
 	"github.com/junctionmq/junction/bridge"
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 const wait = 5 * time.Second
@@ -464,25 +465,25 @@ func TestBridgeLevelsThatAreNotURIComponents(t *testing.T) {
 	r := startRouter(t, nil)
 	w := connectWAMP(t, wsURL(r), serialize.JSON)
 	m := connectV5(t, "mqtt://"+mqttAddr(r), "odd", nil)
-	for _, topic := range []string{"site/a.b/x", "site/with space", "site//empty", "/site/lead", "site/trail/"} {
-		uri := bridge.TopicToURI(topic)
+	for _, name := range []string{"site/a.b/x", "site/with space", "site//empty", "/site/lead", "site/trail/"} {
+		uri := topic.TopicToURI(name)
 		events := make(chan *nxwamp.Event, 1)
 		if err := w.SubscribeChan(uri, events, nil); err != nil {
-			t.Fatalf("%q as %q: %v", topic, uri, err)
+			t.Fatalf("%q as %q: %v", name, uri, err)
 		}
-		m.subscribe(t, topic, 1)
-		m.publish(t, &paho.Publish{Topic: topic, QoS: 1, Payload: []byte("m")})
+		m.subscribe(t, name, 1)
+		m.publish(t, &paho.Publish{Topic: name, QoS: 1, Payload: []byte("m")})
 		if ev := recv(t, events, wait, uri); !reflect.DeepEqual(normalizeWAMP(ev.Arguments), []any{"m"}) {
 			t.Errorf("%q: args %v", uri, ev.Arguments)
 		}
-		if p := recv(t, m.msgs, wait, topic); p.Topic != topic {
+		if p := recv(t, m.msgs, wait, name); p.Topic != name {
 			t.Errorf("own message on %q", p.Topic)
 		}
 		if err := w.Publish(uri, nxwamp.Dict{"acknowledge": true}, nxwamp.List{"w"}, nil); err != nil {
 			t.Fatal(err)
 		}
-		if p := recv(t, m.msgs, wait, topic); p.Topic != topic || string(p.Payload) != "w" {
-			t.Errorf("WAMP %q reached MQTT as %q %q, want %q", uri, p.Topic, p.Payload, topic)
+		if p := recv(t, m.msgs, wait, name); p.Topic != name || string(p.Payload) != "w" {
+			t.Errorf("WAMP %q reached MQTT as %q %q, want %q", uri, p.Topic, p.Payload, name)
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/junctionmq/junction/auth"
 	"github.com/junctionmq/junction/bridge"
 	"github.com/junctionmq/junction/bridge/federation"
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // DefaultYAML is the documented default configuration.
@@ -597,7 +598,7 @@ func (c *Config) authConfig() auth.Config {
 		for _, role := range r.Roles {
 			ar := auth.Role{Name: role.Name}
 			for _, p := range role.Permissions {
-				perm := auth.Permission{URI: p.URI, Match: auth.Match(p.Match), Disclose: p.Disclose}
+				perm := auth.Permission{URI: p.URI, Match: topic.Match(p.Match), Disclose: p.Disclose}
 				for _, a := range p.Allow {
 					perm.Allow = append(perm.Allow, auth.Action(a))
 				}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/junctionmq/junction/auth"
 	"github.com/junctionmq/junction/bridge"
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // Authority is what the WAMP side asks about identities and permissions;
@@ -27,7 +28,7 @@ type Authority interface {
 	CRA(realm, authid string) (key []byte, salt string, iterations, keylen int, id auth.Identity, err error)
 	CryptosignKeys(realm, authid string) ([]ed25519.PublicKey, auth.Identity, error)
 	Certificate(realm, authid string) (auth.Identity, error)
-	Allowed(id auth.Identity, action auth.Action, uri string, match auth.Match) bool
+	Allowed(id auth.Identity, action auth.Action, uri string, match topic.Match) bool
 	Discloses(id auth.Identity, action auth.Action, uri string) bool
 	Throttled(remote string) bool
 	LoginFailed(remote string)
@@ -275,7 +276,7 @@ func (z authorizer) Authorize(sess *nxwamp.Session, msg nxwamp.Message) (bool, e
 	var (
 		action auth.Action
 		uri    nxwamp.URI
-		match  = auth.MatchExact
+		match  = topic.MatchExact
 		opts   nxwamp.Dict
 	)
 	switch m := msg.(type) {
@@ -324,9 +325,7 @@ func (z authorizer) Authorize(sess *nxwamp.Session, msg nxwamp.Message) (bool, e
 	return true, nil
 }
 
-func matchOption(opts nxwamp.Dict) auth.Match {
-	if m, ok := nxwamp.AsString(opts["match"]); ok && m != "" {
-		return auth.Match(m)
-	}
-	return auth.MatchExact
+func matchOption(opts nxwamp.Dict) topic.Match {
+	m, _ := nxwamp.AsString(opts["match"])
+	return topic.Match(m).OrExact()
 }

@@ -10,15 +10,16 @@ import (
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
 
 	"github.com/junctionmq/junction/bridge"
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // Bridge is the hub as the WAMP side sees it; *bridge.Hub implements it.
 type Bridge interface {
 	// Realm is the one WAMP realm bridged to MQTT.
 	Realm() string
-	Subscribed(bridge.Pattern)
-	Unsubscribed(bridge.Pattern)
-	Retained(bridge.Pattern) []bridge.RetainedEvent
+	Subscribed(topic.Pattern)
+	Unsubscribed(topic.Pattern)
+	Retained(topic.Pattern) []bridge.RetainedEvent
 }
 
 // Options of PUBLISH and SUBSCRIBE that the bridge reads.
@@ -68,12 +69,12 @@ type subscriptionObserver struct {
 	log    *slog.Logger
 }
 
-func (o subscriptionObserver) Created(topic nxwamp.URI, match string) {
-	o.bridge.Subscribed(bridge.Pattern{URI: string(topic), Match: match})
+func (o subscriptionObserver) Created(uri nxwamp.URI, match string) {
+	o.bridge.Subscribed(topic.Pattern{URI: string(uri), Match: topic.Match(match)})
 }
 
-func (o subscriptionObserver) Subscribed(sess *nxwamp.Session, subID nxwamp.ID, topic nxwamp.URI, match string, opts nxwamp.Dict) {
-	p := bridge.Pattern{URI: string(topic), Match: match}
+func (o subscriptionObserver) Subscribed(sess *nxwamp.Session, subID nxwamp.ID, uri nxwamp.URI, match string, opts nxwamp.Dict) {
+	p := topic.Pattern{URI: string(uri), Match: topic.Match(match)}
 	if get, _ := opts[optGetRetained].(bool); !get || sess.IsLocal() {
 		return
 	}
@@ -100,12 +101,12 @@ func (o subscriptionObserver) Subscribed(sess *nxwamp.Session, subID nxwamp.ID, 
 		}
 	}
 	if len(events) > 0 {
-		o.log.Debug("sent retained events", "session", uint64(sess.ID), "uri", string(topic), "match", match, "events", len(events))
+		o.log.Debug("sent retained events", "session", uint64(sess.ID), "uri", string(uri), "match", match, "events", len(events))
 	}
 }
 
-func (o subscriptionObserver) Deleted(topic nxwamp.URI, match string) {
-	o.bridge.Unsubscribed(bridge.Pattern{URI: string(topic), Match: match})
+func (o subscriptionObserver) Deleted(uri nxwamp.URI, match string) {
+	o.bridge.Unsubscribed(topic.Pattern{URI: string(uri), Match: topic.Match(match)})
 }
 
 // hubPublisher publishes the bridge's messages into the bridged realm

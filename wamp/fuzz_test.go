@@ -11,6 +11,7 @@ import (
 	"github.com/gammazero/nexus/v3/transport/serialize"
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
 	"github.com/junctionmq/junction/auth"
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // chanFrames is an in-memory transport: the test writes frames into in and
@@ -73,7 +74,7 @@ func openAuthority(tb testing.TB) *auth.Authority {
 		Name:          "realm1",
 		AnonymousRole: "anonymous",
 		Roles: []auth.Role{{Name: "anonymous", Permissions: []auth.Permission{{
-			URI: "", Match: auth.MatchPrefix,
+			URI: "", Match: topic.MatchPrefix,
 			Allow: []auth.Action{auth.ActionPublish, auth.ActionSubscribe, auth.ActionCall, auth.ActionRegister},
 		}}}},
 	}}})

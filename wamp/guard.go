@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
+
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // ErrInvalidMessage is wrapped by every error the inbound guard returns.
@@ -78,7 +80,7 @@ func required(request nxwamp.ID, uri nxwamp.URI) error {
 // requiredPattern is required for subscriptions and registrations, where a
 // pattern may be empty: prefix "" matches every URI.
 func requiredPattern(request nxwamp.ID, uri nxwamp.URI, opts nxwamp.Dict) error {
-	if m, _ := nxwamp.AsString(opts["match"]); m == "prefix" || m == "wildcard" {
+	if m, _ := nxwamp.AsString(opts["match"]); topic.Match(m) == topic.MatchPrefix || topic.Match(m) == topic.MatchWildcard {
 		return requiredIDs(request)
 	}
 	return required(request, uri)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/junctionmq/junction/auth"
 	"github.com/junctionmq/junction/bridge"
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 type recordingHub struct{ got chan bridge.Publication }
@@ -28,7 +29,7 @@ func (h recordingHub) Publish(p bridge.Publication) (bridge.Route, error) {
 // decides nothing about where it goes, and hands over nothing refused.
 func TestEngineHandsEveryPublicationToTheHub(t *testing.T) {
 	perm := func(uri string) auth.Permission {
-		return auth.Permission{URI: uri, Match: auth.MatchPrefix, Allow: []auth.Action{auth.ActionPublish}}
+		return auth.Permission{URI: uri, Match: topic.MatchPrefix, Allow: []auth.Action{auth.ActionPublish}}
 	}
 	a, err := auth.New(auth.Config{Realms: []auth.Realm{
 		{Name: "realm1", AnonymousRole: "anyone", Roles: []auth.Role{{Name: "anyone", Permissions: []auth.Permission{perm("a.")}}}},

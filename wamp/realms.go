@@ -9,6 +9,7 @@ import (
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
 
 	"github.com/junctionmq/junction/bridge"
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // RealmFederation is told of the subscriptions of the realms that are not
@@ -16,8 +17,8 @@ import (
 // the Hub like every other); *bridge.Hub implements it
 // (bridge/fedrealm.go). The methods must not block.
 type RealmFederation interface {
-	RealmSubscribed(realm string, p bridge.Pattern)
-	RealmUnsubscribed(realm string, p bridge.Pattern)
+	RealmSubscribed(realm string, p topic.Pattern)
+	RealmUnsubscribed(realm string, p topic.Pattern)
 }
 
 // realmObserver tells federation of a non-bridged realm's subscriptions
@@ -27,14 +28,14 @@ type realmObserver struct {
 	fed   RealmFederation
 }
 
-func (o realmObserver) Created(topic nxwamp.URI, match string) {
-	o.fed.RealmSubscribed(o.realm, bridge.Pattern{URI: string(topic), Match: match})
+func (o realmObserver) Created(uri nxwamp.URI, match string) {
+	o.fed.RealmSubscribed(o.realm, topic.Pattern{URI: string(uri), Match: topic.Match(match)})
 }
 
 func (o realmObserver) Subscribed(*nxwamp.Session, nxwamp.ID, nxwamp.URI, string, nxwamp.Dict) {}
 
-func (o realmObserver) Deleted(topic nxwamp.URI, match string) {
-	o.fed.RealmUnsubscribed(o.realm, bridge.Pattern{URI: string(topic), Match: match})
+func (o realmObserver) Deleted(uri nxwamp.URI, match string) {
+	o.fed.RealmUnsubscribed(o.realm, topic.Pattern{URI: string(uri), Match: topic.Match(match)})
 }
 
 // realmPublishers publishes other routers' publications into any realm,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/junctionmq/junction/auth"
 	"github.com/junctionmq/junction/bridge"
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // dealer opens the WAMP sessions through which MQTT clients call and
@@ -115,13 +116,13 @@ func (s *rpcSession) Call(ctx context.Context, c bridge.Call, progress func(brid
 // timeout (and interrupts the invocation); the hub bounds the wait for an
 // MQTT callee by its own default besides, so that a device that never
 // answers cannot hold a caller that gave none forever.
-func (s *rpcSession) Register(p bridge.Pattern, o bridge.RegisterOptions, h bridge.InvocationHandler) error {
+func (s *rpcSession) Register(p topic.Pattern, o bridge.RegisterOptions, h bridge.InvocationHandler) error {
 	opts := nxwamp.Dict{nxwamp.OptInvoke: o.Invoke}
 	if o.DiscloseCaller {
 		opts[nxwamp.OptDiscloseCaller] = true
 	}
-	if p.Match != "" && p.Match != bridge.MatchExact {
-		opts[nxwamp.OptMatch] = p.Match
+	if p.Match.OrExact() != topic.MatchExact {
+		opts[nxwamp.OptMatch] = string(p.Match) // nexus reads a string
 	}
 	return s.client.Register(p.URI, func(ctx context.Context, inv *nxwamp.Invocation) client.InvokeResult {
 		in := bridge.Invocation{
@@ -152,7 +153,7 @@ func (s *rpcSession) Register(p bridge.Pattern, o bridge.RegisterOptions, h brid
 }
 
 // Unregister implements bridge.DealerSession.
-func (s *rpcSession) Unregister(p bridge.Pattern) error { return s.client.Unregister(p.URI) }
+func (s *rpcSession) Unregister(p topic.Pattern) error { return s.client.Unregister(p.URI) }
 
 // Close implements bridge.DealerSession.
 func (s *rpcSession) Close() { _ = s.client.Close() }

@@ -43,7 +43,8 @@
 // # Routes
 //
 // Every router keeps the whole route table in memory and matches each local
-// publish against it: MQTT filters by MQTT rules ('+', '#', "a/#" matches
+// publish against it, in a trie that follows package topic's matchers
+// (topic.FilterMatches, topic.Pattern.Matches): MQTT filters by MQTT rules ('+', '#', "a/#" matches
 // "a", no leading wildcard matches a topic starting with '$', a
 // $share/<group>/<filter> row is kept apart, see share.go), WAMP patterns as nexus
 // does (exact; prefix is a plain string prefix; wildcard has as many '.'

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // index answers, for each local publish, which remote routers have a route
@@ -17,8 +19,8 @@ import (
 // routes branch, plus one lookup per distinct WAMP prefix length.
 type index struct {
 	mu     sync.RWMutex
-	mqtt   tnode           // MQTT filters by '/' level; '+' and '#' are wildcards
-	wild   tnode           // WAMP wildcard patterns by '.' component; "" is the wildcard
+	mqtt   tnode           // MQTT filters by level; topic.AnyLevel and topic.AnyLevels are wildcards
+	wild   tnode           // WAMP wildcard patterns by component; topic.AnyComponent is the wildcard
 	exact  map[string]refs // WAMP exact URIs
 	prefix map[string]refs // WAMP prefixes
 	plens  []int           // distinct prefix lengths, ascending
@@ -68,12 +70,17 @@ func (r refs) mark(out []uint64) {
 	}
 }
 
-// tnode is a level of a topic trie.
+// tnode is a level of a topic trie. It is package topic's matching rules
+// laid out for speed: a pattern's level that is the single-level wildcard
+// (topic.AnyLevel, topic.AnyComponent) is the plus child and matches any one
+// level (topic.ComponentMatches); any other is a kids entry and matches only
+// itself. TestIndexRandom and FuzzIndexMatch hold the trie to
+// topic.FilterMatches and topic.Pattern.Matches.
 type tnode struct {
 	kids map[string]*tnode
 	plus *tnode // the single-level wildcard child
 	here refs   // patterns ending at this level
-	hash refs   // MQTT: patterns ending with '#' after this level
+	hash refs   // MQTT: patterns ending with topic.AnyLevels after this level
 }
 
 func (n *tnode) empty() bool {
@@ -81,10 +88,11 @@ func (n *tnode) empty() bool {
 }
 
 // update adds (add true) or removes a pattern split by sep; wildcard is the
-// single-level wildcard level, and mqtt makes "#" the multi-level one.
+// single-level wildcard level, and mqtt makes topic.AnyLevels the
+// multi-level one.
 func (n *tnode) update(p string, sep byte, wildcard string, mqtt bool, slot int, add bool) {
 	level, rest, more := cut(p, sep)
-	if mqtt && level == "#" && !more {
+	if mqtt && level == topic.AnyLevels && !more {
 		if add {
 			n.hash = n.hash.add(slot)
 		} else {
@@ -139,24 +147,24 @@ func cut(s string, sep byte) (before, after string, found bool) {
 }
 
 // matchMQTT marks the routers whose filters match the topic's levels from
-// byte pos (pos < 0: no level left). A topic starting with '$' is not matched
-// by a first-level '+' or '#'.
-func (n *tnode) matchMQTT(t string, pos int, first, dollar bool, out []uint64) {
+// byte pos (pos < 0: no level left). A topic.Reserved topic (reserved true)
+// is not matched by a first-level wildcard.
+func (n *tnode) matchMQTT(t string, pos int, first, reserved bool, out []uint64) {
 	if pos < 0 {
 		n.here.mark(out)
 		n.hash.mark(out) // "a/#" matches "a"
 		return
 	}
-	wild := !(first && dollar)
+	wild := !(first && reserved)
 	if wild {
 		n.hash.mark(out)
 	}
-	level, next := levelAt(t, pos, '/')
+	level, next := levelAt(t, pos, topic.LevelSep)
 	if c := n.kids[level]; c != nil {
-		c.matchMQTT(t, next, false, dollar, out)
+		c.matchMQTT(t, next, false, reserved, out)
 	}
 	if wild && n.plus != nil {
-		n.plus.matchMQTT(t, next, false, dollar, out)
+		n.plus.matchMQTT(t, next, false, reserved, out)
 	}
 }
 
@@ -167,7 +175,7 @@ func (n *tnode) matchWildcard(u string, pos int, out []uint64) {
 		n.here.mark(out)
 		return
 	}
-	level, next := levelAt(u, pos, '.')
+	level, next := levelAt(u, pos, topic.Sep)
 	if c := n.kids[level]; c != nil {
 		c.matchWildcard(u, next, out)
 	}
@@ -195,9 +203,9 @@ func (x *index) update(slot int, p pattern, add bool) {
 			x.shares.update(slot, p, add)
 			break
 		}
-		x.mqtt.update(p.text, '/', "+", true, slot, add)
+		x.mqtt.update(p.text, topic.LevelSep, topic.AnyLevel, true, slot, add)
 	case kindWildcard:
-		x.wild.update(p.text, '.', "", false, slot, add)
+		x.wild.update(p.text, topic.Sep, topic.AnyComponent, false, slot, add)
 	case kindExact:
 		x.exact[p.text] = updateRefs(x.exact[p.text], slot, add)
 		if len(x.exact[p.text]) == 0 {
@@ -247,11 +255,11 @@ func (x *index) addPrefixLen(n, delta int) {
 }
 
 // match marks in out (one bit per slot, len(out)*64 >= len(dests)) every
-// router with a route matching topic (MQTT, "" for none) or uri (WAMP, ""
-// for none). Callers hold mu for reading.
-func (x *index) match(topic, uri string, out []uint64) {
-	if topic != "" {
-		x.mqtt.matchMQTT(topic, 0, true, topic[0] == '$', out)
+// router with a route matching name (an MQTT topic, "" for none) or uri (a
+// WAMP URI, "" for none). Callers hold mu for reading.
+func (x *index) match(name, uri string, out []uint64) {
+	if name != "" {
+		x.mqtt.matchMQTT(name, 0, true, topic.Reserved(name), out)
 	}
 	if uri == "" {
 		return

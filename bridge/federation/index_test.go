@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // matchSlots returns the slots the index matches for a message.
@@ -43,7 +45,7 @@ func testIndex(t *testing.T, routes map[int][]Route) *index {
 }
 
 func mqtt(f string) Route      { return Route{Proto: ProtoMQTT, Filter: f} }
-func wamp(m, uri string) Route { return Route{Proto: ProtoWAMP, Filter: uri, Match: m} }
+func wamp(m, uri string) Route { return Route{Proto: ProtoWAMP, Filter: uri, Match: topic.Match(m)} }
 
 func TestIndexMatch(t *testing.T) {
 	x := testIndex(t, map[int][]Route{
@@ -116,46 +118,20 @@ func TestIndexRefcount(t *testing.T) {
 	}
 }
 
-// naiveMQTT is the MQTT matching rule, written plainly.
-func naiveMQTT(filter, topic string) bool {
-	filter = shareless(filter)
-	if strings.HasPrefix(topic, "$") && (filter[0] == '+' || filter[0] == '#') {
-		return false
+// routeMatches is what package topic says of a route and a publication
+// (topic name, URI): the rules the index must follow.
+func routeMatches(r Route, name, uri string) bool {
+	switch r.Proto {
+	case ProtoMQTT:
+		return name != "" && topic.FilterMatches(topic.Unshared(r.Filter), name)
+	case ProtoWAMP:
+		return uri != "" && topic.Pattern{URI: r.Filter, Match: r.Match}.Matches(uri)
 	}
-	f, tp := strings.Split(filter, "/"), strings.Split(topic, "/")
-	for i, l := range f {
-		if l == "#" {
-			return true
-		}
-		if i >= len(tp) || l != "+" && l != tp[i] {
-			return false
-		}
-	}
-	return len(f) == len(tp) || len(f) == len(tp)+1 && f[len(f)-1] == "#"
+	return false
 }
 
-// naiveWAMP is nexus' matching, written plainly.
-func naiveWAMP(match, pattern, uri string) bool {
-	switch match {
-	case MatchPrefix:
-		return strings.HasPrefix(uri, pattern)
-	case MatchWildcard:
-		p, u := strings.Split(pattern, "."), strings.Split(uri, ".")
-		if len(p) != len(u) {
-			return false
-		}
-		for i := range p {
-			if p[i] != "" && p[i] != u[i] {
-				return false
-			}
-		}
-		return true
-	}
-	return pattern == uri
-}
-
-// The index agrees with the naive rules on random routes and topics, while
-// routes come and go.
+// The index agrees with package topic's matchers on random routes and
+// topics, while routes come and go.
 func TestIndexRandom(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	levels := []string{"a", "b", "", "$x"}
@@ -204,7 +180,7 @@ func TestIndexRandom(t *testing.T) {
 					r.Filter = "$share/g/" + r.Filter
 				}
 			} else {
-				r = wamp([]string{MatchExact, MatchPrefix, MatchWildcard}[rng.IntN(3)], randTopic(".", false))
+				r = wamp([]string{"exact", "prefix", "wildcard"}[rng.IntN(3)], randTopic(".", false))
 				if r.Filter == "" {
 					continue
 				}
@@ -219,23 +195,20 @@ func TestIndexRandom(t *testing.T) {
 			routes = append(routes, h)
 		}
 		for range 20 {
-			topic, uri := randTopic("/", false), randTopic(".", false)
+			name, uri := randTopic("/", false), randTopic(".", false)
 			var want []int
 			for _, h := range routes {
-				if topic == "" && h.r.Proto == ProtoMQTT || uri == "" && h.r.Proto == ProtoWAMP {
-					continue // "" is no topic, no URI
-				}
 				if strings.HasPrefix(h.r.Filter, "$share/") {
 					continue // not a route (share.go)
 				}
-				if h.r.Proto == ProtoMQTT && naiveMQTT(h.r.Filter, topic) || h.r.Proto == ProtoWAMP && naiveWAMP(h.r.Match, h.r.Filter, uri) {
+				if routeMatches(h.r, name, uri) {
 					want = append(want, h.slot)
 				}
 			}
 			slices.Sort(want)
 			want = slices.Compact(want)
-			if got := matchSlots(x, topic, uri); !slices.Equal(got, want) {
-				t.Fatalf("round %d: topic %q uri %q: slots %v, want %v; routes %v", round, topic, uri, got, want, routes)
+			if got := matchSlots(x, name, uri); !slices.Equal(got, want) {
+				t.Fatalf("round %d: topic %q uri %q: slots %v, want %v; routes %v", round, name, uri, got, want, routes)
 			}
 		}
 	}
@@ -276,4 +249,71 @@ func TestRouteRows(t *testing.T) {
 			t.Errorf("parseRow(%q): %v", row, err)
 		}
 	}
+}
+
+// FuzzIndexMatch holds the index to package topic's matchers: routes is one
+// route a line ("m<filter>" MQTT, "e", "p" or "w" then a URI: WAMP exact,
+// prefix, wildcard), spread over four routers; every third one is removed
+// again; then a publication of name and uri must reach exactly the routers
+// with a route that topic.FilterMatches or topic.Pattern.Matches accepts.
+func FuzzIndexMatch(f *testing.F) {
+	f.Add("ma/+/c\nm#\nwa..c\npa.\nea.b.c\nm$share/g/a/#", "a/b/c", "a.b.c")
+	f.Add("m+/x\nm$SYS/#\nw.x", "$SYS/x", "$SYS.x")
+	f.Add("ma/#\nw\npa\nea", "a", "a")
+	f.Add("m+/+\nw.\nm/\nm+\nw..", "/", ".")
+	f.Fuzz(func(t *testing.T, routes, name, uri string) {
+		x := newIndex()
+		for range 4 {
+			x.allocSlot(&dest{})
+		}
+		type held struct {
+			slot int
+			r    Route
+		}
+		var hs []held
+		for i, line := range strings.Split(routes, "\n") {
+			if line == "" {
+				continue
+			}
+			var r Route
+			switch line[0] {
+			case 'm':
+				r = mqtt(line[1:])
+			case 'e':
+				r = wamp("exact", line[1:])
+			case 'p':
+				r = wamp("prefix", line[1:])
+			case 'w':
+				r = wamp("wildcard", line[1:])
+			default:
+				continue
+			}
+			row, err := r.row()
+			if err != nil {
+				continue
+			}
+			p, err := parseRow(row)
+			if err != nil {
+				t.Fatalf("row %q of %v does not parse: %v", row, r, err)
+			}
+			h := held{i % 4, r}
+			x.update(h.slot, p, true)
+			if i%3 == 2 {
+				x.update(h.slot, p, false)
+				continue
+			}
+			hs = append(hs, h)
+		}
+		var want []int
+		for _, h := range hs {
+			if !strings.HasPrefix(h.r.Filter, "$share/") && routeMatches(h.r, name, uri) {
+				want = append(want, h.slot)
+			}
+		}
+		slices.Sort(want)
+		want = slices.Compact(want)
+		if got := matchSlots(x, name, uri); !slices.Equal(got, want) {
+			t.Fatalf("topic %q uri %q: slots %v, want %v; routes %v", name, uri, got, want, hs)
+		}
+	})
 }

@@ -3,6 +3,8 @@ package federation
 import (
 	"slices"
 	"strings"
+
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // Shared subscriptions. A route row "mqtt|$share/<group>/<filter>" says that
@@ -53,11 +55,11 @@ func (s *shareIndex) update(slot int, p pattern, add bool) {
 }
 
 // SharedGroups returns the shared subscription groups of the other live
-// routers whose filter matches topic, each with the routers that have
+// routers whose filter matches the topic name, each with the routers that have
 // members (nil when there are none). It takes the index's read lock and
 // allocates only for what it returns.
-func (l *Link) SharedGroups(topic string) []SharedGroup {
-	if topic == "" || l.closed.Load() {
+func (l *Link) SharedGroups(name string) []SharedGroup {
+	if name == "" || l.closed.Load() {
 		return nil
 	}
 	x := l.idx
@@ -65,7 +67,7 @@ func (l *Link) SharedGroups(topic string) []SharedGroup {
 	defer x.mu.RUnlock()
 	var out []SharedGroup
 	for share, g := range x.shares {
-		if !TopicMatches(g.filter, topic) {
+		if !topic.FilterMatches(g.filter, name) {
 			continue
 		}
 		sg := SharedGroup{Filter: share}
@@ -101,29 +103,6 @@ func (l *Link) SharedMembers(filter string) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// TopicMatches reports whether the MQTT filter (without $share/<group>/)
-// matches topic, by MQTT rules: '+' one level, '#' the rest ("a/#" matches
-// "a"), and no leading wildcard matches a topic starting with '$'.
-func TopicMatches(filter, topic string) bool {
-	if topic != "" && topic[0] == '$' && filter != "" && (filter[0] == '+' || filter[0] == '#') {
-		return false
-	}
-	for {
-		f, frest, fmore := cut(filter, '/')
-		if f == "#" {
-			return true
-		}
-		t, trest, tmore := cut(topic, '/')
-		if f != "+" && f != t {
-			return false
-		}
-		if !fmore || !tmore {
-			return !fmore && !tmore || fmore && frest == "#"
-		}
-		filter, topic = frest, trest
-	}
 }
 
 // sharedFilter is f if it is a $share/<group>/<filter> filter, else "".

@@ -3,49 +3,13 @@ package federation
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/junctionmq/junction/bridge/federation/fedtest"
 )
-
-func TestTopicMatches(t *testing.T) {
-	for _, c := range []struct {
-		filter, topic string
-		want          bool
-	}{
-		{"a/b", "a/b", true},
-		{"a/b", "a/c", false},
-		{"a/b", "a/b/c", false},
-		{"a/b/c", "a/b", false},
-		{"a/+", "a/b", true},
-		{"a/+", "a/b/c", false},
-		{"a/+", "a", false},
-		{"a/+", "a/", true},
-		{"+/+", "a/b", true},
-		{"a/#", "a", true},
-		{"a/#", "a/b/c", true},
-		{"a/#", "ab", false},
-		{"#", "a/b", true},
-		{"#", "$SYS/x", false},
-		{"+/x", "$SYS/x", false},
-		{"$SYS/#", "$SYS/x", true},
-		{"a/+/c", "a//c", true},
-		{"a/b/#", "a/b", true},
-		{"a/b/#", "a", false},
-		{"", "", true},
-		{"/", "/", true},
-		{"+", "", true},
-	} {
-		if got := TopicMatches(c.filter, c.topic); got != c.want {
-			t.Errorf("TopicMatches(%q, %q) = %v, want %v", c.filter, c.topic, got, c.want)
-		}
-	}
-}
 
 // returner is a recorder that also records what Returned gives back.
 type returner struct {
@@ -173,31 +137,5 @@ func TestSharedGroups(t *testing.T) {
 	}
 	if got := a.SharedGroups("s/1/temp"); got != nil {
 		t.Errorf("groups of a dead router still listed: %v", got)
-	}
-}
-
-// TopicMatches agrees with the naive rules on random filters and topics.
-func TestTopicMatchesRandom(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	levels := []string{"a", "b", "", "$x", "+", "#"}
-	gen := func(wild bool) string {
-		n := 1 + rng.IntN(4)
-		parts := make([]string, n)
-		for i := range parts {
-			parts[i] = levels[rng.IntN(len(levels))]
-			if !wild && (parts[i] == "+" || parts[i] == "#") || i > 0 && parts[i] == "$x" || parts[i] == "#" && i != n-1 {
-				parts[i] = "b"
-			}
-		}
-		return strings.Join(parts, "/")
-	}
-	for range 20000 {
-		f, topic := gen(true), gen(false)
-		if f == "" || topic == "" {
-			continue // "" is no filter, no topic
-		}
-		if got, want := TopicMatches(f, topic), naiveMQTT(f, topic); got != want {
-			t.Fatalf("TopicMatches(%q, %q) = %v, naive %v", f, topic, got, want)
-		}
 	}
 }

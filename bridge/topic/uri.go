@@ -1,4 +1,4 @@
-package bridge
+package topic
 
 import (
 	"strings"
@@ -48,9 +48,10 @@ func plainTopic(topic string) bool {
 	return true
 }
 
-// plainURI reports whether uri is the image of a plain topic: its
-// components need no unescaping and none is empty.
-func plainURI(uri string) bool {
+// PlainURI reports whether uri is the image of a topic that needs no
+// escaping: none of its components is empty or needs unescaping, so that
+// URIToTopic and TopicToURI only swap '.' and '/'.
+func PlainURI(uri string) bool {
 	if uri == "" || uri[0] == '.' || uri[len(uri)-1] == '.' {
 		return false
 	}
@@ -69,6 +70,9 @@ func plainURI(uri string) bool {
 // URIToTopic maps a canonical URI to an MQTT topic name; it inverts
 // TopicToURI.
 func URIToTopic(uri string) string {
+	if PlainURI(uri) {
+		return strings.ReplaceAll(uri, ".", "/") // the common case, one allocation
+	}
 	comps := strings.Split(uri, ".")
 	for i, c := range comps {
 		comps[i] = unescapeComponent(c)
@@ -144,19 +148,6 @@ func unhex(c byte) byte {
 	return c - 'A' + 10
 }
 
-// Match policies of a Pattern, as WAMP names them.
-const (
-	MatchExact    = "exact"
-	MatchPrefix   = "prefix"
-	MatchWildcard = "wildcard"
-)
-
-// Pattern is a URI with a WAMP match policy.
-type Pattern struct {
-	URI   string
-	Match string
-}
-
 // FilterPatterns returns WAMP patterns whose union matches every topic the
 // MQTT filter matches: "a/+/c" is wildcard "a..c"; "a/#" is prefix "a." plus
 // exact "a"; "#" is prefix "". A filter WAMP cannot express exactly
@@ -164,11 +155,7 @@ type Pattern struct {
 // wildcard ("a."), a superset: safe for authorization, and the hub filters
 // exactly. A shared subscription's "$share/group/" is removed first.
 func FilterPatterns(filter string) []Pattern {
-	if rest, ok := strings.CutPrefix(filter, "$share/"); ok {
-		if _, f, ok := strings.Cut(rest, "/"); ok {
-			filter = f
-		}
-	}
+	filter = Unshared(filter)
 	levels := strings.Split(filter, "/")
 	plus, hash := -1, false
 	for i, l := range levels {
