@@ -50,6 +50,7 @@ func TestLoadConfigErrorsNameTheKey(t *testing.T) {
 		{"key twice", "log:\n  level: info\n  level: debug\n", "junction.yaml:3: log.level: defined twice (first at line 2)"},
 		{"string for an int", "limits:\n  max_message_size: big\n", `junction.yaml:2: limits.max_message_size: want an integer, got str "big"`},
 		{"int too large", "limits:\n  max_message_size: 99999999999999999999\n", `junction.yaml:2: limits.max_message_size: want an integer, got float`},
+		{"string for a number", "http:\n  accept_rate: {rate: fast}\n", `junction.yaml:2: http.accept_rate.rate: want a number, got str "fast"`},
 		{"int for a bool", "http:\n  universal: 1\n", "junction.yaml:2: http.universal: want true or false"},
 		{"bad duration", "limits:\n  write_timeout: soon\n", "junction.yaml:2: limits.write_timeout: want a duration"},
 		{"number for a duration", "limits:\n  write_timeout: 10\n", "junction.yaml:2: limits.write_timeout: want a duration"},

@@ -286,6 +286,17 @@ func (d *decoder) node(n *yaml.Node, v reflect.Value, path string, line int) {
 			return
 		}
 		v.SetInt(i)
+	case reflect.Float64, reflect.Float32:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" && n.Tag != "!!float" {
+			bad("want a number, got %s", describe(n))
+			return
+		}
+		var f float64
+		if err := n.Decode(&f); err != nil || v.OverflowFloat(f) {
+			bad("want a number, got %s", describe(n))
+			return
+		}
+		v.SetFloat(f)
 	default:
 		bad("cannot be set from YAML (%s)", v.Type())
 	}
