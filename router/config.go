@@ -3,13 +3,12 @@ package router
 import (
 	"crypto/tls"
 	_ "embed"
-	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"os"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -334,9 +333,6 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes d as a duration string.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
-// ErrConfig is wrapped by every configuration error.
-var ErrConfig = errors.New("invalid configuration")
-
 // DefaultConfig returns the embedded default configuration.
 func DefaultConfig() Config {
 	var c Config
@@ -347,39 +343,14 @@ func DefaultConfig() Config {
 	return c
 }
 
-// LoadConfig reads the YAML file at path over the defaults, applies the
-// JUNCTION_* variables of environ and then the overrides (command-line
-// flags, which come last), and validates the result. Every error names the
-// key's path.
-func LoadConfig(path string, environ []string, overrides ...func(*Config)) (Config, error) {
-	c := DefaultConfig()
-	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
-		}
-		if err := decodeStrict(b, &c); err != nil {
-			return Config{}, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
-		}
-	}
-	if err := applyEnv(&c, environ); err != nil {
-		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	for _, o := range overrides {
-		o(&c)
-	}
-	if err := c.Validate(); err != nil {
-		return Config{}, err
-	}
-	return c, nil
-}
-
-// Validate checks values the types alone cannot, naming each bad key.
+// Validate is the one check of a configuration: everything that New (and
+// so `junction serve`) would refuse because of the configuration is found
+// here, before anything is built, and `junction config check` runs it too.
+// It reports every problem, by key, in a *ConfigError (which wraps
+// ErrConfig); LoadConfig adds the file and line of each.
 func (c *Config) Validate() error {
-	var errs []error
-	bad := func(path, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, a...)))
-	}
+	var ps problems
+	bad := ps.add
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		bad("log.level", "%v", err)
 	}
@@ -410,6 +381,7 @@ func (c *Config) Validate() error {
 		if t.CertAuthID != "" && t.CertAuthID != "cn" && t.CertAuthID != "san" {
 			bad(path+".cert_authid", "want cn or san, got %q", t.CertAuthID)
 		}
+		checkTLSFiles(&ps, path, t) // as the listener loads them
 	}
 	checkTLS("http.tls", c.HTTP.TLS)
 	if d := c.HTTP.Static; d != "" {
@@ -425,6 +397,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	checkTLS("mqtt.tls", c.MQTT.TLS)
+	if sameListener(c.HTTP.Listen, c.MQTT.Listen) {
+		bad("mqtt.listen", "%q is http.listen's port too: the two listeners cannot share it", c.MQTT.Listen)
+	}
 	if c.MQTT.MaxSessionExpiry < 0 {
 		bad("mqtt.max_session_expiry", "cannot be negative")
 	}
@@ -482,10 +457,14 @@ func (c *Config) Validate() error {
 	if c.MQTT.DefaultRealm != "" && !seen[c.MQTT.DefaultRealm] {
 		bad("mqtt.default_realm", "realm %q is not defined", c.MQTT.DefaultRealm)
 	}
-	if c.Auth.Throttle.MaxFailures < 0 || c.Auth.Throttle.Window < 0 || c.Auth.Throttle.Block < 0 {
-		bad("auth.throttle", "values cannot be negative")
+	if t := c.Auth.Throttle; t.MaxFailures == 0 { // else checked with the users below
+		if t.Window < 0 {
+			bad("auth.throttle.window", "cannot be negative")
+		}
+		if t.Block < 0 {
+			bad("auth.throttle.block", "cannot be negative")
+		}
 	}
-	// Roles, users, hashes and keys are checked by auth.New, with their paths.
 	l := c.Limits
 	positive := func(path string, v int) {
 		if v <= 0 {
@@ -499,6 +478,9 @@ func (c *Config) Validate() error {
 	positive("limits.max_connections", l.MaxConnections)
 	positive("limits.wamp_queue", l.WAMPQueue)
 	positive("limits.mqtt_queue", l.MQTTQueue)
+	if l.MQTTQueue > math.MaxInt32 {
+		bad("limits.mqtt_queue", "at most %d, got %d", math.MaxInt32, l.MQTTQueue)
+	}
 	if l.MQTTWriteBuffer < l.MaxMessageSize {
 		bad("limits.mqtt_write_buffer", "must hold one message of limits.max_message_size (%d), got %d", l.MaxMessageSize, l.MQTTWriteBuffer)
 	}
@@ -511,9 +493,7 @@ func (c *Config) Validate() error {
 	if c.Bridge.QoS < 0 || c.Bridge.QoS > 2 {
 		bad("bridge.qos", "want 0, 1 or 2, got %d", c.Bridge.QoS)
 	}
-	if _, err := bridge.NewMapper(c.Bridge.bridgeRules()); err != nil {
-		bad("bridge.rules", "%v", err)
-	}
+	checkBridgeRules(&ps, c.Bridge.bridgeRules())
 	if c.RPC.CallTimeout <= 0 {
 		bad("rpc.call_timeout", "must be positive")
 	}
@@ -527,7 +507,7 @@ func (c *Config) Validate() error {
 		if err != nil {
 			bad("federation.redis", "%v", err)
 		} else if _, err := federation.New(lc, nopFedHandler{}); err != nil {
-			bad("federation", "%v", err)
+			fedProblems(&ps, err)
 		}
 	} else if f.Cluster || len(f.Addresses) > 0 || f.SentinelMaster != "" {
 		bad("federation.redis", "is empty, so federation is off: set it (or --redis) to use cluster, addresses or sentinel_master")
@@ -537,13 +517,8 @@ func (c *Config) Validate() error {
 	}
 	// Users, roles and permissions, as New builds them (unknown roles and
 	// actions, bad hashes and keys): `config check` and `serve` agree.
-	if err := auth.Validate(c.authConfig()); err != nil {
-		errs = append(errs, err)
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
-	}
-	return nil
+	authProblems(&ps, c)
+	return ps.err()
 }
 
 func checkAddr(addr string) error {
@@ -625,187 +600,4 @@ func (c *Config) authConfig() auth.Config {
 	t := c.Auth.Throttle
 	ac.Throttle = auth.ThrottleConfig{MaxFailures: t.MaxFailures, Window: t.Window.D(), Block: t.Block.D()}
 	return ac
-}
-
-// decodeStrict decodes YAML into the struct at out, refusing unknown keys and
-// values of the wrong type with the path of the offending key, e.g.
-// "limits.max_message_size: want an integer, got string "big"".
-func decodeStrict(b []byte, out any) error {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return err
-	}
-	if doc.Kind == 0 { // empty file
-		return nil
-	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
-		return errors.New("want one YAML document")
-	}
-	return decodeNode(doc.Content[0], reflect.ValueOf(out).Elem(), "")
-}
-
-var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
-
-func decodeNode(n *yaml.Node, v reflect.Value, path string) error {
-	if n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	where := func(err error) error {
-		p := path
-		if p == "" {
-			p = "(top level)"
-		}
-		return fmt.Errorf("%s (line %d): %w", p, n.Line, err)
-	}
-	if reflect.PointerTo(v.Type()).Implements(unmarshalerType) {
-		if err := n.Decode(v.Addr().Interface()); err != nil {
-			return where(err)
-		}
-		return nil
-	}
-	switch v.Kind() {
-	case reflect.Struct:
-		if n.Kind != yaml.MappingNode {
-			return where(fmt.Errorf("want a mapping, got %s", describe(n)))
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			key := n.Content[i].Value
-			field, ok := fieldByTag(v, key)
-			if !ok {
-				return fmt.Errorf("%s (line %d): unknown key", join(path, key), n.Content[i].Line)
-			}
-			if err := decodeNode(n.Content[i+1], field, join(path, key)); err != nil {
-				return err
-			}
-		}
-		return nil
-	case reflect.Slice:
-		if n.Kind != yaml.SequenceNode {
-			return where(fmt.Errorf("want a list, got %s", describe(n)))
-		}
-		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
-		for i, item := range n.Content {
-			if err := decodeNode(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
-				return err
-			}
-		}
-		v.Set(s)
-		return nil
-	case reflect.String:
-		if n.Kind != yaml.ScalarNode || n.Tag != "!!str" && n.Tag != "!!null" {
-			return where(fmt.Errorf("want a string, got %s", describe(n)))
-		}
-		v.SetString(n.Value)
-		return nil
-	case reflect.Bool:
-		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
-			return where(fmt.Errorf("want true or false, got %s", describe(n)))
-		}
-	case reflect.Int, reflect.Int64:
-		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
-			return where(fmt.Errorf("want an integer, got %s", describe(n)))
-		}
-	}
-	if err := n.Decode(v.Addr().Interface()); err != nil {
-		return where(err)
-	}
-	return nil
-}
-
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		return fmt.Sprintf("%s %q", strings.TrimPrefix(n.Tag, "!!"), n.Value)
-	}
-	return "something else"
-}
-
-func fieldByTag(v reflect.Value, key string) (reflect.Value, bool) {
-	t := v.Type()
-	for i := range t.NumField() {
-		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); tag == key {
-			return v.Field(i), true
-		}
-	}
-	return reflect.Value{}, false
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-// envPrefix starts every configuration variable.
-const envPrefix = "JUNCTION_"
-
-// applyEnv overrides single keys from JUNCTION_* variables. Each value is
-// parsed as YAML for its key, so types are checked as in the file. A
-// JUNCTION_ variable that names no key is left alone: other tools use the
-// prefix too (JUNCTION_TEST_LOG, say).
-func applyEnv(c *Config, environ []string) error {
-	leaves := map[string]leaf{} // JUNCTION_HTTP_LISTEN -> http.listen
-	collectLeaves(reflect.TypeFor[Config](), "", leaves)
-	var errs []error
-	for _, kv := range environ {
-		name, value, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, envPrefix) {
-			continue
-		}
-		l, ok := leaves[name]
-		if !ok {
-			continue // other JUNCTION_ variables (e.g. for tools) are not ours
-		}
-		if l.isString {
-			// Quote it, so that "#", ":" or "" mean themselves.
-			q, err := yaml.Marshal(value)
-			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			value = strings.TrimSpace(string(q))
-		}
-		doc := buildDoc(l.path, value)
-		if err := decodeStrict([]byte(doc), c); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// leaf is one configuration key that a variable can set.
-type leaf struct {
-	path     string
-	isString bool
-}
-
-func collectLeaves(t reflect.Type, path string, out map[string]leaf) {
-	for i := range t.NumField() {
-		f := t.Field(i)
-		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		p := join(path, tag)
-		if f.Type.Kind() == reflect.Struct && !reflect.PointerTo(f.Type).Implements(unmarshalerType) {
-			collectLeaves(f.Type, p, out)
-			continue
-		}
-		out[envPrefix+strings.ToUpper(strings.ReplaceAll(p, ".", "_"))] = leaf{path: p, isString: f.Type.Kind() == reflect.String}
-	}
-}
-
-// buildDoc nests value under the dotted path as a YAML document.
-func buildDoc(path, value string) string {
-	parts := strings.Split(path, ".")
-	var b strings.Builder
-	for i, p := range parts {
-		b.WriteString(strings.Repeat("  ", i) + p + ":")
-		if i < len(parts)-1 {
-			b.WriteString("\n")
-		}
-	}
-	b.WriteString(" " + value + "\n")
-	return b.String()
 }

@@ -42,15 +42,21 @@ func writeConfig(t *testing.T, yaml string) string {
 
 func TestLoadConfigErrorsNameTheKey(t *testing.T) {
 	cases := []struct{ name, yaml, want string }{
-		{"unknown top-level key", "htp:\n  listen: :1\n", "htp (line 1): unknown key"},
-		{"unknown nested key", "limits:\n  max_msg_size: 10\n", "limits.max_msg_size (line 2): unknown key"},
-		{"unknown key in a list item", "realms:\n  - name: a\n    anonymus: true\n", "realms[0].anonymus (line 3): unknown key"},
-		{"string for an int", "limits:\n  max_message_size: big\n", `limits.max_message_size (line 2): want an integer, got str "big"`},
-		{"int for a bool", "http:\n  universal: 1\n", "http.universal (line 2): want true or false"},
-		{"bad duration", "limits:\n  write_timeout: soon\n", "limits.write_timeout (line 2): want a duration"},
-		{"number for a duration", "limits:\n  write_timeout: 10\n", "limits.write_timeout (line 2): want a duration"},
-		{"mapping for a string", "mqtt:\n  listen:\n    a: b\n", "mqtt.listen (line 3): want a string, got a mapping"},
-		{"bad address", "http:\n  listen: localhost\n", `http.listen: want host:port, got "localhost"`},
+		{"unknown top-level key", "htp:\n  listen: :1\n", "junction.yaml:1: htp: unknown key (did you mean http?)"},
+		{"unknown nested key", "limits:\n  max_msg_size: 10\n", "junction.yaml:2: limits.max_msg_size: unknown key (did you mean max_message_size?)"},
+		{"unknown key in a list item", "realms:\n  - name: a\n    anonymus: true\n", "junction.yaml:3: realms[0].anonymus: unknown key (did you mean anonymous?)"},
+		{"key of another section", "http:\n  max_connections: 10\n", "junction.yaml:2: http.max_connections: unknown key here (max_connections is known as limits.max_connections)"},
+		{"unknown key in a pointer", "auth:\n  users:\n    - authid: a\n      cra: {key: k, salt: s, iterations: 1, keylen: 1, extra: 1}\n", "junction.yaml:4: auth.users[0].cra.extra: unknown key"},
+		{"key twice", "log:\n  level: info\n  level: debug\n", "junction.yaml:3: log.level: defined twice (first at line 2)"},
+		{"string for an int", "limits:\n  max_message_size: big\n", `junction.yaml:2: limits.max_message_size: want an integer, got str "big"`},
+		{"int too large", "limits:\n  max_message_size: 99999999999999999999\n", `junction.yaml:2: limits.max_message_size: want an integer, got float`},
+		{"string for a number", "http:\n  accept_rate: {rate: fast}\n", `junction.yaml:2: http.accept_rate.rate: want a number, got str "fast"`},
+		{"int for a bool", "http:\n  universal: 1\n", "junction.yaml:2: http.universal: want true or false"},
+		{"bad duration", "limits:\n  write_timeout: soon\n", "junction.yaml:2: limits.write_timeout: want a duration"},
+		{"number for a duration", "limits:\n  write_timeout: 10\n", "junction.yaml:2: limits.write_timeout: want a duration"},
+		{"mapping for a string", "mqtt:\n  listen:\n    a: b\n", "junction.yaml:2: mqtt.listen: want a string, got a mapping"},
+		{"not YAML", "limits: [\n", "junction.yaml:1: not YAML: did not find expected node content"},
+		{"bad address", "http:\n  listen: localhost\n", `junction.yaml:2: http.listen: want host:port, got "localhost"`},
 		{"bad port", "mqtt:\n  listen: :99999\n", "mqtt.listen: want host:port"},
 		{"bad log level", "log:\n  level: loud\n", "log.level: want debug, info, warn or error"},
 		{"no realms", "realms: []\n", "realms: at least one realm is required"},
@@ -60,7 +66,6 @@ func TestLoadConfigErrorsNameTheKey(t *testing.T) {
 		{"buffer below message size", "limits:\n  mqtt_write_buffer: 10\n", "limits.mqtt_write_buffer: must hold one message"},
 		{"half a TLS pair", "http:\n  tls:\n    cert_file: a.pem\n", "http.tls: cert_file and key_file go together"},
 		{"ws path", "http:\n  ws_path: ws\n", "http.ws_path: must start with /"},
-		{"not YAML", "limits: [\n", "yaml:"},
 		// What the router builds from the file is checked too, so that
 		// `config check` refuses what `serve` would.
 		{"unknown anonymous role", "realms:\n  - name: a\n    anonymous: true\n    anonymous_role: nobody\n", `realms[0].anonymous_role: role "nobody" not defined`},
@@ -115,7 +120,7 @@ func TestEnvironmentOverridesSingleKeys(t *testing.T) {
 		"JUNCTION_SHUTDOWN_DRAIN_TIMEOUT=2s",
 		`JUNCTION_HTTP_ALLOWED_ORIGINS=["https://a.example", "https://*.b.example"]`,
 		"JUNCTION_LOG_FORMAT=json",
-		"JUNCTION_SOMETHING_ELSE=ignored",
+		"JUNCTION_TEST_LOG=1", // the tests' own variables are not configuration
 	}
 	c, err := LoadConfig(p, env)
 	if err != nil {

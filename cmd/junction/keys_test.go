@@ -308,7 +308,11 @@ func TestTokenCommandErrors(t *testing.T) {
 		{"missing key file", []string{"--key", filepath.Join(dir, "absent"), "--alg", "HS256", "--sub", "a"}, "absent"},
 		{"missing --sub", []string{"--key", secret, "--alg", "HS256"}, "sub"},
 		{"empty --sub", []string{"--key", secret, "--alg", "HS256", "--sub", ""}, "sub"},
-		{"missing --alg", []string{"--key", secret, "--sub", "a"}, "alg"},
+		{"no --alg, a P-384 key", []string{"--key", pemFile(t, dir, "p384b.key", "PRIVATE KEY", pkcs8(t, p384)), "--sub", "a"}, "signs none"},
+		{"no --alg, a public key", []string{"--key", rsaPub, "--sub", "a"}, "private key"},
+		{"no --alg, a DER key", []string{"--key", writeTestFile(t, dir, "rsa.der", pkcs8(t, rsaKey)), "--sub", "a"}, "DER"},
+		{"no --alg, a short secret", []string{"--key", writeTestFile(t, dir, "short2", []byte("short\n")), "--sub", "a"}, "shorter"},
+		{"no --alg, a small RSA key", []string{"--key", pemFile(t, dir, "rsa1024b.key", "PRIVATE KEY", pkcs8(t, rsaSmall)), "--sub", "a"}, "1024 bits"},
 		{"missing --key", []string{"--alg", "HS256", "--sub", "a"}, "key"},
 		{"zero ttl", []string{"--key", secret, "--alg", "HS256", "--sub", "a", "--ttl", "0s"}, "ttl"},
 		{"negative ttl", []string{"--key", secret, "--alg", "HS256", "--sub", "a", "--ttl", "-1h"}, "ttl"},
@@ -326,6 +330,72 @@ func TestTokenCommandErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestTokenInfersTheAlgorithm: without --alg the key decides it.
+func TestTokenInfersTheAlgorithm(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecDER, err := x509.MarshalECPrivateKey(ecKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := writeTestFile(t, dir, "hmac.secret", []byte(strings.Repeat("k", 48)+"\n"))
+	tests := []struct {
+		name, key, alg string
+		verifier       auth.JWTConfig
+	}{
+		{"RSA, PKCS #8", pemFile(t, dir, "rsa8.key", "PRIVATE KEY", pkcs8(t, rsaKey)), "RS256",
+			auth.JWTConfig{KeyFiles: []string{pemFile(t, dir, "rsa.pub", "PUBLIC KEY", pkix(t, &rsaKey.PublicKey))}}},
+		{"RSA, PKCS #1", pemFile(t, dir, "rsa1.key", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey)), "RS256",
+			auth.JWTConfig{KeyFiles: []string{pemFile(t, dir, "rsa1.pub", "PUBLIC KEY", pkix(t, &rsaKey.PublicKey))}}},
+		{"EC P-256, SEC 1", pemFile(t, dir, "ec1.key", "EC PRIVATE KEY", ecDER), "ES256",
+			auth.JWTConfig{KeyFiles: []string{pemFile(t, dir, "ec.pub", "PUBLIC KEY", pkix(t, &ecKey.PublicKey))}}},
+		{"Ed25519", pemFile(t, dir, "ed.key", "PRIVATE KEY", pkcs8(t, edKey)), "EdDSA",
+			auth.JWTConfig{KeyFiles: []string{pemFile(t, dir, "ed.pub", "PUBLIC KEY", pkix(t, edKey.Public()))}}},
+		{"a secret", secret, "HS256", auth.JWTConfig{HMACSecretFiles: []string{secret}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			out, err := runToken(t, "--key", tc.key, "--sub", "alice", "--role", "admin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			token := strings.TrimSpace(out)
+			header, err := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[0])
+			if err != nil || !strings.Contains(string(header), `"alg":"`+tc.alg+`"`) {
+				t.Fatalf("header %s (%v), want alg %s", header, err, tc.alg)
+			}
+			v, err := auth.NewJWTVerifier(tc.verifier)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := v.Verify(token); err != nil || got.AuthID != "alice" {
+				t.Fatalf("Verify: %+v %v", got, err)
+			}
+			// --alg still decides when given, and must match the key.
+			other := map[bool]string{true: "ES256", false: "RS256"}[tc.alg == "RS256"]
+			if _, err := runToken(t, "--key", tc.key, "--sub", "alice", "--alg", other); err == nil {
+				t.Fatalf("--alg %s accepted for a %s key", other, tc.alg)
+			}
+			if _, err := runToken(t, "--key", tc.key, "--sub", "alice", "--alg", tc.alg); err != nil {
+				t.Fatalf("--alg %s: %v", tc.alg, err)
 			}
 		})
 	}

@@ -33,12 +33,14 @@ func newRootCmd(stdout, stderr io.Writer, environ []string) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "junction",
 		Short:         "Junction: a WAMP and MQTT router",
+		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
+	root.SetVersionTemplate("junction {{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServeCmd(stderr, environ), newConfigCmd(stdout, environ), newVersionCmd(stdout),
+	root.AddCommand(newServeCmd(stderr, environ), newConfigCmd(stdout, stderr, environ), newVersionCmd(stdout),
 		newPasswdCmd(stdout, os.Stdin), newTokenCmd(stdout), bench.NewCommand(stdout, stderr))
 	return root
 }
@@ -72,7 +74,7 @@ func newServeCmd(stderr io.Writer, environ []string) *cobra.Command {
 			}
 			cfg, err := load()
 			if err != nil {
-				return err
+				return reportConfigError(cmd, stderr, err)
 			}
 			log, err := newLogger(stderr, cfg.Log)
 			if err != nil {
@@ -134,7 +136,7 @@ func newServeCmd(stderr io.Writer, environ []string) *cobra.Command {
 	return cmd
 }
 
-func newConfigCmd(stdout io.Writer, environ []string) *cobra.Command {
+func newConfigCmd(stdout, stderr io.Writer, environ []string) *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Print or check configuration"}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "default",
@@ -146,17 +148,37 @@ func newConfigCmd(stdout io.Writer, environ []string) *cobra.Command {
 		},
 	}, &cobra.Command{
 		Use:   "check FILE",
-		Short: "Validate a configuration file (with JUNCTION_* overrides applied)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
+		Short: "Validate a configuration file (with JUNCTION_* overrides applied) as serve does",
+		Long: `Validate a configuration file, with the JUNCTION_* variables applied, as
+serve does before it starts. Every problem is printed, one per line, as
+FILE:LINE: path.to.key: message (a variable's problems start with its name),
+and the exit status is 1 if there is any.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := router.LoadConfig(args[0], environ); err != nil {
-				return err
+				return reportConfigError(cmd, stderr, err)
 			}
 			_, err := fmt.Fprintf(stdout, "%s: ok\n", args[0])
 			return err
 		},
 	})
 	return cmd
+}
+
+// reportConfigError prints a configuration's problems to w, one per line,
+// instead of cobra's one "Error:" line, and returns err for the exit status.
+func reportConfigError(cmd *cobra.Command, w io.Writer, err error) error {
+	var ce *router.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	for _, line := range ce.Lines() {
+		if _, werr := fmt.Fprintln(w, line); werr != nil {
+			return errors.Join(err, werr)
+		}
+	}
+	cmd.SilenceErrors = true
+	return err
 }
 
 func newVersionCmd(stdout io.Writer) *cobra.Command {

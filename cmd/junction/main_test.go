@@ -58,18 +58,69 @@ func TestConfigCheck(t *testing.T) {
 		t.Fatalf("good config: %q %v", out, err)
 	}
 	_, stderr, err := run(t, nil, "config", "check", bad)
-	if err == nil || !strings.Contains(stderr, "http.listne (line 2): unknown key") {
-		t.Fatalf("bad config: err %v, stderr %q", err, stderr)
+	if want := bad + ":2: http.listne: unknown key (did you mean listen?)\n"; err == nil || stderr != want {
+		t.Fatalf("bad config: err %v, stderr %q, want %q", err, stderr, want)
 	}
-	if _, _, err := run(t, []string{"JUNCTION_LIMITS_WRITE_TIMEOUT=forever"}, "config", "check", good); err == nil {
-		t.Fatal("bad environment override accepted")
+	_, stderr, err = run(t, []string{"JUNCTION_LIMITS_WRITE_TIMEOUT=forever", "JUNCTION_HTTP_LISTN=:1"}, "config", "check", good)
+	want := `JUNCTION_LIMITS_WRITE_TIMEOUT: limits.write_timeout: want a duration such as "10s": time: invalid duration "forever"` + "\n" +
+		"JUNCTION_HTTP_LISTN: unknown configuration variable (did you mean JUNCTION_HTTP_LISTEN?)\n"
+	if err == nil || stderr != want {
+		t.Fatalf("bad environment: err %v, stderr %q, want %q", err, stderr, want)
+	}
+}
+
+// TestCheckAndServeRefuseAlike: `config check` and `serve` run the same
+// validation, so they refuse the same files with the same lines, one per
+// problem, FILE:LINE: path: message, and serve listens on nothing.
+func TestCheckAndServeRefuseAlike(t *testing.T) {
+	dir := t.TempDir()
+	realm := "realms:\n  - name: realm1\n    roles:\n      - name: user\n        permissions:\n"
+	cases := []struct {
+		name, yaml string
+		want       []string // lines, after "FILE:"
+	}{
+		{"unknown role", realm + "          - {uri: a., match: prefix, allow: [publish]}\nauth:\n  users:\n    - {authid: a, realm: realm1, role: admin}\n",
+			[]string{`9: auth.users[0].role: role "admin" not in realm "realm1"`}},
+		{"bad action", realm + "          - {uri: a., match: prefix, allow: [publish, shout]}\n",
+			[]string{`6: realms[0].roles[0].permissions[0].allow[1]: unknown action "shout" (want publish, subscribe, call or register)`}},
+		{"bad match", realm + "          - {uri: a., match: regex, allow: [publish]}\n",
+			[]string{`6: realms[0].roles[0].permissions[0].match: "regex" is not exact, prefix or wildcard`}},
+		{"missing certificate", "http:\n  tls:\n    cert_file: " + dir + "/none.pem\n    key_file: " + dir + "/none.key\n",
+			[]string{"3: http.tls.cert_file: open " + dir + "/none.pem: no such file or directory", "4: http.tls.key_file: open " + dir + "/none.key: no such file or directory"}},
+		{"typos and types", "htp:\n  listen: :1\nlimits:\n  max_conections: 5\n  wamp_queue: many\nrpc:\n  invoke: any\n",
+			[]string{"1: htp: unknown key (did you mean http?)", "4: limits.max_conections: unknown key (did you mean max_connections?)",
+				`5: limits.wamp_queue: want an integer, got str "many"`, `7: rpc.invoke: want single, roundrobin, random, first or last, got "any"`}},
+		{"queue beyond 32 bits", "limits:\n  mqtt_queue: 4294967296\n", []string{"2: limits.mqtt_queue: at most 2147483647, got 4294967296"}},
+		{"bridge rule", "bridge:\n  rules:\n    - {wamp: wamp.meta.}\n", []string{"3: bridge.rules[0].wamp: the wamp.* meta namespace is never bridged"}},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(dir, fmt.Sprintf("bad%d.yaml", i))
+			if err := os.WriteFile(file, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var want string
+			for _, l := range tc.want {
+				want += file + ":" + l + "\n"
+			}
+			out, check, err := run(t, nil, "config", "check", file)
+			if err == nil || out != "" || check != want {
+				t.Fatalf("config check: err %v, stdout %q, stderr\n%s\nwant\n%s", err, out, check, want)
+			}
+			_, serve, err := run(t, nil, "serve", "--config", file, "--http", "127.0.0.1:0", "--mqtt", "")
+			if err == nil || serve != check {
+				t.Fatalf("serve: err %v, stderr\n%s\nconfig check said\n%s", err, serve, check)
+			}
+		})
 	}
 }
 
 func TestVersion(t *testing.T) {
-	out, _, err := run(t, nil, "version")
-	if err != nil || !strings.HasPrefix(out, "junction ") {
-		t.Fatalf("%q %v", out, err)
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		out, _, err := run(t, nil, args...)
+		if err != nil || out != "junction "+version+"\n" {
+			t.Fatalf("%v: %q %v", args, out, err)
+		}
 	}
 }
 

@@ -43,9 +43,13 @@ func newTokenCmd(stdout io.Writer) *cobra.Command {
 P-256) or EdDSA (Ed25519), in PKCS #8, PKCS #1 (RSA) or SEC 1 (EC) form; for
 HS256 it is a secret file, used like the router's hmac secret files: its
 content without trailing newlines, at least 32 bytes. The token carries sub,
-iat, exp (now + --ttl) and, when given, role, realm, aud and iss.`,
+iat, exp (now + --ttl) and, when given, role, realm, aud and iss.
+
+Without --alg the algorithm is the key's: RS256 for an RSA key, ES256 for
+a P-256 key, EdDSA for an Ed25519 key, and HS256 for a file that is not PEM
+(a secret). --alg, when given, must match the key.`,
 		Example: `  openssl genpkey -algorithm ed25519 -out jwt.key
-  junction token --key jwt.key --alg EdDSA --sub alice --role admin --aud junction --ttl 10m`,
+  junction token --key jwt.key --sub alice --role admin --aud junction --ttl 10m`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			token, err := mintToken(o, time.Now())
@@ -58,7 +62,7 @@ iat, exp (now + --ttl) and, when given, role, realm, aud and iss.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.keyFile, "key", "", "PEM private key file, or for HS256 a secret file (required)")
-	f.StringVar(&o.alg, "alg", "", "RS256, ES256, EdDSA or HS256, matching the key (required)")
+	f.StringVar(&o.alg, "alg", "", "RS256, ES256, EdDSA or HS256, matching the key (default: the key's)")
 	f.StringVar(&o.sub, "sub", "", "the authid: sub claim (required)")
 	f.StringVar(&o.role, "role", "", "role claim")
 	f.StringVar(&o.realm, "realm", "", "realm claim")
@@ -66,7 +70,7 @@ iat, exp (now + --ttl) and, when given, role, realm, aud and iss.`,
 	f.StringVar(&o.iss, "iss", "", "iss claim")
 	f.StringVar(&o.kid, "kid", "", "kid header, selecting a key of the router's JWKS file")
 	f.DurationVar(&o.ttl, "ttl", time.Hour, "lifetime: exp is now plus this")
-	for _, name := range []string{"key", "alg", "sub"} {
+	for _, name := range []string{"key", "sub"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
 	return cmd
@@ -74,6 +78,13 @@ iat, exp (now + --ttl) and, when given, role, realm, aud and iss.`,
 
 // mintToken signs a token as of now.
 func mintToken(o tokenOptions, now time.Time) (string, error) {
+	if o.alg == "" {
+		alg, err := inferAlg(o.keyFile)
+		if err != nil {
+			return "", err
+		}
+		o.alg = alg
+	}
 	method, err := tokenMethod(o.alg)
 	if err != nil {
 		return "", err
@@ -123,11 +134,91 @@ func tokenMethod(alg string) (jwt.SigningMethod, error) {
 		return jwt.SigningMethodHS256, nil
 	case "NONE":
 		return nil, errors.New(`refusing --alg none: an unsigned token proves nothing, and the router refuses it`)
-	case "":
-		return nil, errors.New("--alg is required: RS256, ES256, EdDSA or HS256")
 	default:
 		return nil, fmt.Errorf("--alg %q is not supported: want RS256, ES256, EdDSA or HS256", alg)
 	}
+}
+
+// inferAlg returns the algorithm the key file signs: that of a PEM private
+// key's type, or HS256 for a file that is not PEM (a secret file).
+func inferAlg(file string) (string, error) {
+	data, err := readTokenKeyFile(file)
+	if err != nil {
+		return "", err
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		if bytes.Contains(data, []byte("-----BEGIN ")) {
+			return "", fmt.Errorf("--key %s: a PEM block that cannot be read", file)
+		}
+		if isDERKey(data) {
+			return "", fmt.Errorf("--key %s is a DER private key; convert it to PEM (openssl pkey -in %s -out key.pem)", file, file)
+		}
+		return "HS256", nil
+	}
+	key, err := parsePrivateKey(file, block)
+	if err != nil {
+		return "", err
+	}
+	have, fits := keyKind(key)
+	if fits == "" {
+		return "", fmt.Errorf("--key %s holds %s, which signs none of RS256, ES256 (P-256 only), EdDSA", file, have)
+	}
+	return fits, nil
+}
+
+// isDERKey reports whether data parses as a private key in DER form: a key,
+// not a secret, though it is not PEM.
+func isDERKey(data []byte) bool {
+	if _, err := x509.ParsePKCS8PrivateKey(data); err == nil {
+		return true
+	}
+	if _, err := x509.ParsePKCS1PrivateKey(data); err == nil {
+		return true
+	}
+	_, err := x509.ParseECPrivateKey(data)
+	return err == nil
+}
+
+// parsePrivateKey parses a PEM block holding a private key.
+func parsePrivateKey(file string, block *pem.Block) (any, error) {
+	var key any
+	var err error
+	switch block.Type {
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	case "EC PRIVATE KEY":
+		key, err = x509.ParseECPrivateKey(block.Bytes)
+	case "ENCRYPTED PRIVATE KEY":
+		return nil, fmt.Errorf("--key %s is encrypted; decrypt it first (openssl pkey -in %s -out plain.key)", file, file)
+	case "PUBLIC KEY", "RSA PUBLIC KEY", "CERTIFICATE":
+		return nil, fmt.Errorf("--key %s holds a %s; signing needs the private key", file, strings.ToLower(block.Type))
+	default:
+		return nil, fmt.Errorf("--key %s: unsupported PEM block %q: want a private key", file, block.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--key %s: %w", file, err)
+	}
+	return key, nil
+}
+
+// keyKind describes a private key and names the algorithm it signs ("":
+// none the router accepts).
+func keyKind(key any) (have, fits string) {
+	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		return fmt.Sprintf("an RSA %d-bit key", k.N.BitLen()), "RS256"
+	case *ecdsa.PrivateKey:
+		if k.Curve != elliptic.P256() {
+			return "an ECDSA " + k.Curve.Params().Name + " key", ""
+		}
+		return "an ECDSA " + k.Curve.Params().Name + " key", "ES256"
+	case ed25519.PrivateKey:
+		return "an Ed25519 key", "EdDSA"
+	}
+	return fmt.Sprintf("a %T", key), ""
 }
 
 // loadSigningKey reads --key for alg: an HMAC secret for HS256, otherwise a
@@ -151,40 +242,13 @@ func loadSigningKey(file, alg string) (any, error) {
 	if block == nil {
 		return nil, fmt.Errorf("--key %s is not a PEM file; %s needs a PEM private key (a secret file is for HS256)", file, alg)
 	}
-	var key any
-	switch block.Type {
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	case "ENCRYPTED PRIVATE KEY":
-		return nil, fmt.Errorf("--key %s is encrypted; decrypt it first (openssl pkey -in %s -out plain.key)", file, file)
-	case "PUBLIC KEY", "RSA PUBLIC KEY", "CERTIFICATE":
-		return nil, fmt.Errorf("--key %s holds a %s; signing needs the private key", file, strings.ToLower(block.Type))
-	default:
-		return nil, fmt.Errorf("--key %s: unsupported PEM block %q: want a private key", file, block.Type)
-	}
+	key, err := parsePrivateKey(file, block)
 	if err != nil {
-		return nil, fmt.Errorf("--key %s: %w", file, err)
+		return nil, err
 	}
-	var have, fits string // the key's kind, and the alg it signs
-	switch k := key.(type) {
-	case *rsa.PrivateKey:
-		have, fits = fmt.Sprintf("an RSA %d-bit key", k.N.BitLen()), "RS256"
-		if alg == fits && k.N.BitLen() < tokenMinRSABits {
-			return nil, fmt.Errorf("--key %s: RSA key of %d bits; the router wants at least %d", file, k.N.BitLen(), tokenMinRSABits)
-		}
-	case *ecdsa.PrivateKey:
-		have, fits = "an ECDSA "+k.Curve.Params().Name+" key", "ES256"
-		if k.Curve != elliptic.P256() {
-			fits = "" // nothing the router accepts
-		}
-	case ed25519.PrivateKey:
-		have, fits = "an Ed25519 key", "EdDSA"
-	default:
-		return nil, fmt.Errorf("--key %s: unsupported private key type %T", file, key)
+	have, fits := keyKind(key) // the key's kind, and the alg it signs
+	if k, ok := key.(*rsa.PrivateKey); ok && alg == fits && k.N.BitLen() < tokenMinRSABits {
+		return nil, fmt.Errorf("--key %s: RSA key of %d bits; the router wants at least %d", file, k.N.BitLen(), tokenMinRSABits)
 	}
 	if fits != alg {
 		if fits == "" {
