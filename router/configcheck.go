@@ -17,6 +17,7 @@ import (
 	"github.com/junctionmq/junction/auth"
 	"github.com/junctionmq/junction/bridge"
 	"github.com/junctionmq/junction/bridge/federation"
+	"github.com/junctionmq/junction/bridge/topic"
 )
 
 // checkTLSFiles loads a listener's certificate, key and client CA as the
@@ -219,7 +220,7 @@ func authProblems(ps *problems, c *Config) {
 				if !bad[path] {
 					continue
 				}
-				alone := auth.Permission{URI: "", Match: auth.MatchPrefix}
+				alone := auth.Permission{URI: "", Match: topic.MatchPrefix}
 				for _, a := range p.Allow {
 					alone.Allow = append(alone.Allow, auth.Action(a))
 				}
