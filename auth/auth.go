@@ -123,6 +123,11 @@ type Identity struct {
 	Realm    string
 	Method   string // anonymous, password, ticket, wampcra, jwt, cryptosign, tls
 	ClientID string // MQTT client id; empty for WAMP
+	// Expires is when the credentials stop being valid: for a JWT its exp
+	// plus the configured leeway, the moment the token would be refused.
+	// The connection it authenticated ends then, unless the client
+	// re-authenticates. Zero: never (every other method).
+	Expires time.Time
 }
 
 // Errors that callers branch on. Every authentication failure wraps

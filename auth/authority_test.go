@@ -376,10 +376,27 @@ func TestToken(t *testing.T) {
 			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
 				t.Fatalf("error = %v, want %v", err, tc.wantErr)
 			}
+			if tc.wantErr == nil {
+				// Expires is exp: the configured leeway is 0.
+				if want := time.Unix(exp, 0); !id.Expires.Equal(want) {
+					t.Errorf("Expires = %v, want %v (exp)", id.Expires, want)
+				}
+				id.Expires = time.Time{}
+			}
 			if id != tc.want {
 				t.Errorf("identity = %+v, want %+v", id, tc.want)
 			}
 		})
+	}
+	// With a leeway, a token's identity expires when the token would be
+	// refused: exp plus the leeway.
+	cfg.JWT.Leeway = 30 * time.Second
+	if err := a.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	id, err := a.Token("realm1", f.sign(t, claims("sub", "dev7", "role", "user")))
+	if err != nil || !id.Expires.Equal(time.Unix(exp, 0).Add(30*time.Second)) {
+		t.Errorf("with leeway 30s: Expires = %v (%v), want exp + 30s", id.Expires, err)
 	}
 
 	t.Run("tokens off", func(t *testing.T) {

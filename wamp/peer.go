@@ -113,6 +113,7 @@ const (
 	reasonTooLarge         = "too_large"
 	reasonProtocolError    = "protocol_error"
 	reasonShutdown         = "server_shutdown"
+	reasonTokenExpired     = "token_expired"
 	reasonError            = "error"
 )
 
