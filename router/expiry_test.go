@@ -3,12 +3,15 @@ package router
 import (
 	"context"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
+	"github.com/gammazero/nexus/v3/client"
+	nxwamp "github.com/gammazero/nexus/v3/wamp"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -168,4 +171,114 @@ func TestJWTReAuthenticateRefused(t *testing.T) {
 	if code != 0x8C {
 		t.Fatalf("CONNECT with method SCRAM-SHA-1: CONNACK %#x, want 0x8C", code)
 	}
+}
+
+func TestJWTExpiryWAMP(t *testing.T) {
+	f := newExpiryFixture(t)
+	token, exp := f.shortToken(t, "browser-w", 2*time.Second)
+	c, err := wampLoginWith(t, wsURL(f.r), "realm1", dh(ticket("", token)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra, _ := nxwamp.AsDict(c.RealmDetails()["authextra"])
+	if got, _ := nxwamp.AsString(extra["expires"]); got != exp.UTC().Format(time.RFC3339Nano) {
+		t.Errorf("WELCOME authextra expires %q, want %s", got, exp.UTC().Format(time.RFC3339Nano))
+	}
+	// A session that joined with a password stays.
+	other, err := wampLoginWith(t, wsURL(f.r), "realm1", dh(ticket("alice", "alice-pw")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv(t, c.Done(), 10*time.Second, "the session's end at the token's expiry")
+	if now := time.Now(); now.Before(exp) {
+		t.Fatalf("ended at %v, before exp %v", now, exp)
+	}
+	if g := c.RouterGoodbye(); g == nil || g.Reason != "junction.error.token_expired" {
+		t.Fatalf("GOODBYE %+v, want junction.error.token_expired", g)
+	}
+	waitFor(t, 5*time.Second, "the disconnect counted as token_expired", func() bool {
+		return metricValue(t, f.r, `junction_disconnects_total{protocol="wamp",reason="token_expired"}`) == 1
+	})
+	if err := other.Publish("public.still-here", nxwamp.Dict{"acknowledge": true}, nil, nil); err != nil {
+		t.Fatalf("the password session: %v", err)
+	}
+}
+
+func TestJWTExpiryWAMPReauthenticate(t *testing.T) {
+	f := newExpiryFixture(t)
+	first, exp1 := f.shortToken(t, "browser-w", 2*time.Second)
+	c, err := wampLoginWith(t, wsURL(f.r), "realm1", dh(ticket("", first)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Refusals first: they leave the session as it was.
+	for _, tc := range []struct {
+		name, token string
+		want        nxwamp.URI
+	}{
+		{"another authid", f.token(t, "mallory", "browser", "realm1", nil), nxwamp.ErrNotAuthorized},
+		{"another role", f.token(t, "browser-w", "service", "realm1", nil), nxwamp.ErrNotAuthorized},
+		{"not a token", "x.y.z", nxwamp.ErrAuthenticationFailed},
+	} {
+		_, err := c.Call(callCtx(t), "junction.session.reauthenticate", nil, nxwamp.List{tc.token}, nil, nil)
+		if got := rpcErrorURI(err); got != tc.want {
+			t.Errorf("%s: %v, want %s", tc.name, err, tc.want)
+		}
+	}
+	second, exp2 := f.shortToken(t, "browser-w", 4*time.Second)
+	res, err := c.Call(callCtx(t), "junction.session.reauthenticate", nil, nxwamp.List{second}, nil, nil)
+	if err != nil {
+		t.Fatalf("reauthenticate: %v", err)
+	}
+	if d, _ := nxwamp.AsDict(res.Arguments[0]); d["expires"] != exp2.UTC().Format(time.RFC3339Nano) {
+		t.Errorf("result %v, want expires %s", res.Arguments, exp2.UTC().Format(time.RFC3339Nano))
+	}
+	untilPast(t, exp1.Add(500*time.Millisecond), c.Done(), "after re-authenticating")
+	if err := c.Publish("public.renewed", nxwamp.Dict{"acknowledge": true}, nil, nil); err != nil {
+		t.Fatalf("after the first token's expiry: %v", err)
+	}
+	recv(t, c.Done(), 10*time.Second, "the session's end at the renewed token's expiry")
+	if g := c.RouterGoodbye(); g == nil || g.Reason != "junction.error.token_expired" || time.Now().Before(exp2) {
+		t.Fatalf("GOODBYE %+v at %v, want junction.error.token_expired after %v", g, time.Now(), exp2)
+	}
+}
+
+func TestWAMPReauthenticateIsTheRouters(t *testing.T) {
+	f := newExpiryFixture(t)
+	// backend (service) may register anything, but not what could take the
+	// router's procedure's calls.
+	backend, err := wampLoginWith(t, wsURL(f.r), "realm1", dh(ticket("backend", "backend-pw")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo := func(context.Context, *nxwamp.Invocation) client.InvokeResult { return client.InvokeResult{} }
+	for _, r := range []struct{ uri, match string }{
+		{"junction.session.reauthenticate", "exact"}, {"junction.", "prefix"}, {"junction..reauthenticate", "wildcard"}, {"", "prefix"},
+	} {
+		err := backend.Register(r.uri, echo, nxwamp.Dict{"match": r.match})
+		if err == nil || !strings.Contains(err.Error(), string(nxwamp.ErrNotAuthorized)) {
+			t.Errorf("register %s %q: %v, want not_authorized", r.match, r.uri, err)
+		}
+	}
+	if err := backend.Register("junction.other", echo, nil); err != nil {
+		t.Errorf("register junction.other: %v", err)
+	}
+	// A session that joined with a password has no token to renew.
+	_, err = backend.Call(callCtx(t), "junction.session.reauthenticate", nil, nxwamp.List{f.token(t, "backend", "service", "realm1", nil)}, nil, nil)
+	if got := rpcErrorURI(err); got != nxwamp.ErrNotAuthorized {
+		t.Errorf("password session: %v, want not_authorized", err)
+	}
+}
+
+// loginArgs carries ticket's two results into wampLoginWith.
+type loginArgs struct {
+	details  nxwamp.Dict
+	handlers map[string]client.AuthFunc
+}
+
+func dh(d nxwamp.Dict, h map[string]client.AuthFunc) loginArgs { return loginArgs{d, h} }
+
+func wampLoginWith(t *testing.T, url, realm string, l loginArgs) (*client.Client, error) {
+	t.Helper()
+	return wampLogin(t, url, realm, l.details, l.handlers, nil)
 }
