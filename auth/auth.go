@@ -32,12 +32,18 @@ const (
 // Permission is one rule of a role. URI may contain {authid} and {clientid},
 // replaced by the client's authid and (MQTT) client id before matching; a
 // client whose authid or client id contains a '.', '#', '+' or '*' never
-// matches such a rule.
+// matches such an allow rule, and is refused every request of a deny rule's
+// action (see Allowed).
+//
+// A rule allows the actions in Allow and denies those in Deny; it must name
+// at least one action, and no action in both. A deny wins over every allow
+// of the role.
 type Permission struct {
 	URI      string
 	Match    topic.Match // how URI matches, as package topic says (WAMP's semantics)
 	Allow    []Action
-	Disclose bool // the caller's or publisher's identity is disclosed to callees and subscribers
+	Deny     []Action
+	Disclose bool // the caller's or publisher's identity is disclosed to callees and subscribers (allow rules only)
 }
 
 // Role is a named set of permissions within a realm.
@@ -117,6 +123,11 @@ type Identity struct {
 	Realm    string
 	Method   string // anonymous, password, ticket, wampcra, jwt, cryptosign, tls
 	ClientID string // MQTT client id; empty for WAMP
+	// Expires is when the credentials stop being valid: for a JWT its exp
+	// plus the configured leeway, the moment the token would be refused.
+	// The connection it authenticated ends then, unless the client
+	// re-authenticates. Zero: never (every other method).
+	Expires time.Time
 }
 
 // Errors that callers branch on. Every authentication failure wraps

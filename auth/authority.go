@@ -191,7 +191,7 @@ func (a *Authority) token(realm, defaultRealm, token string) (Identity, error) {
 	if _, ok := rs.roles[claims.Role]; !ok || claims.Role == "" {
 		return Identity{}, fmt.Errorf("%w: token's role %q is not a role of realm %q", ErrBadCredentials, claims.Role, r)
 	}
-	return Identity{AuthID: claims.AuthID, Role: claims.Role, Realm: r, Method: methodJWT}, nil
+	return Identity{AuthID: claims.AuthID, Role: claims.Role, Realm: r, Method: methodJWT, Expires: claims.Expires.Add(s.jwt.leeway)}, nil
 }
 
 // Certificate returns the identity of a client whose verified TLS

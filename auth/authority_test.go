@@ -90,7 +90,20 @@ func TestNewInvalid(t *testing.T) {
 		{"bad match", func(c *Config) { c.Realms[0].Roles[1].Permissions[0].Match = "glob" }, `realms[0].roles[1].permissions[0].match: "glob" is not exact, prefix or wildcard`},
 		{"empty match", func(c *Config) { c.Realms[0].Roles[1].Permissions[0].Match = "" }, `realms[0].roles[1].permissions[0].match: "" is not`},
 		{"unknown action", func(c *Config) { c.Realms[0].Roles[1].Permissions[1].Allow = []Action{ActionCall, "execute"} }, `realms[0].roles[1].permissions[1].allow[1]: unknown action "execute"`},
-		{"no action", func(c *Config) { c.Realms[0].Roles[1].Permissions[1].Allow = nil }, `realms[0].roles[1].permissions[1].allow: empty`},
+		{"no action", func(c *Config) { c.Realms[0].Roles[1].Permissions[1].Allow = nil }, `realms[0].roles[1].permissions[1]: neither allow nor deny`},
+		{"unknown deny action", func(c *Config) { c.Realms[0].Roles[1].Permissions[1].Deny = []Action{"execute"} }, `realms[0].roles[1].permissions[1].deny[0]: unknown action "execute"`},
+		{"allow and deny one action", func(c *Config) {
+			p := &c.Realms[0].Roles[1].Permissions[1]
+			p.Deny = []Action{ActionRegister, p.Allow[0]}
+		}, `realms[0].roles[1].permissions[1].deny[1]: "call" is also in allow`},
+		{"disclose without allow", func(c *Config) {
+			p := &c.Realms[0].Roles[1].Permissions[1]
+			p.Allow, p.Deny, p.Disclose = nil, []Action{ActionCall}, true
+		}, `realms[0].roles[1].permissions[1].disclose: a rule that allows nothing`},
+		{"deny with bad uri", func(c *Config) {
+			p := &c.Realms[0].Roles[1].Permissions[0]
+			p.Allow, p.Deny, p.URI = nil, []Action{ActionPublish}, "devices.#"
+		}, `realms[0].roles[1].permissions[0].uri: "devices.#": '#' is not a WAMP wildcard`},
 		{"unknown placeholder", func(c *Config) { c.Realms[0].Roles[1].Permissions[0].URI = "devices.{user}." }, `realms[0].roles[1].permissions[0].uri: "devices.{user}.": unknown placeholder`},
 		{"stray brace", func(c *Config) { c.Realms[0].Roles[1].Permissions[0].URI = "devices.{authid." }, `unknown placeholder`},
 		{"mqtt wildcard", func(c *Config) { c.Realms[0].Roles[0].Permissions[0].URI = "public.#" }, `realms[0].roles[0].permissions[0].uri: "public.#": '#' is not a WAMP wildcard`},
@@ -363,10 +376,27 @@ func TestToken(t *testing.T) {
 			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
 				t.Fatalf("error = %v, want %v", err, tc.wantErr)
 			}
+			if tc.wantErr == nil {
+				// Expires is exp: the configured leeway is 0.
+				if want := time.Unix(exp, 0); !id.Expires.Equal(want) {
+					t.Errorf("Expires = %v, want %v (exp)", id.Expires, want)
+				}
+				id.Expires = time.Time{}
+			}
 			if id != tc.want {
 				t.Errorf("identity = %+v, want %+v", id, tc.want)
 			}
 		})
+	}
+	// With a leeway, a token's identity expires when the token would be
+	// refused: exp plus the leeway.
+	cfg.JWT.Leeway = 30 * time.Second
+	if err := a.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	id, err := a.Token("realm1", f.sign(t, claims("sub", "dev7", "role", "user")))
+	if err != nil || !id.Expires.Equal(time.Unix(exp, 0).Add(30*time.Second)) {
+		t.Errorf("with leeway 30s: Expires = %v (%v), want exp + 30s", id.Expires, err)
 	}
 
 	t.Run("tokens off", func(t *testing.T) {

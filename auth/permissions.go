@@ -2,6 +2,7 @@ package auth
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -39,7 +40,7 @@ type compiledRole struct {
 	byAction [numActions]actionRules
 }
 
-// actionRules are the rules of one role that allow one action.
+// actionRules are the rules of one role that allow or deny one action.
 type actionRules struct {
 	// exact holds the exact rules without placeholders, URI to Disclose
 	// (true if any such rule for the URI discloses): the common publish and
@@ -50,6 +51,11 @@ type actionRules struct {
 	// discloses is whether any rule here has Disclose: most roles have none,
 	// and then Discloses costs nothing per message.
 	discloses bool
+
+	// The rules that deny the action, which win over every allow: exact
+	// ones without placeholders by URI, the others in configuration order.
+	denyExact map[string]struct{}
+	deny      []rule
 }
 
 // rule is one compiled permission rule.
@@ -91,6 +97,26 @@ func compileRole(role Role, path string) (*compiledRole, []string) {
 			}
 			ar.rules = append(ar.rules, r)
 		}
+		for j, a := range p.Deny {
+			idx, ok := actionIndex(a)
+			switch {
+			case !ok:
+				problems = append(problems, fmt.Sprintf("%s.deny[%d]: unknown action %q (want publish, subscribe, call or register)", ppath, j, a))
+				continue
+			case slices.Contains(p.Allow, a):
+				problems = append(problems, fmt.Sprintf("%s.deny[%d]: %q is also in allow: a rule cannot allow and deny the same action", ppath, j, a))
+				continue
+			}
+			ar := &cr.byAction[idx]
+			if r.match == topic.MatchExact && !r.authID && !r.clientID {
+				if ar.denyExact == nil {
+					ar.denyExact = make(map[string]struct{})
+				}
+				ar.denyExact[r.uri] = struct{}{}
+				continue
+			}
+			ar.deny = append(ar.deny, r)
+		}
 	}
 	return cr, problems
 }
@@ -108,8 +134,11 @@ func compileRule(p Permission, path string) (rule, []string) {
 	if _, err := topic.ParseMatch(string(p.Match)); err != nil {
 		problems = append(problems, fmt.Sprintf("%s.match: %v", path, err))
 	}
-	if len(p.Allow) == 0 {
-		problems = append(problems, fmt.Sprintf("%s.allow: empty: a rule must allow at least one of publish, subscribe, call, register", path))
+	switch {
+	case len(p.Allow) == 0 && len(p.Deny) == 0:
+		problems = append(problems, fmt.Sprintf("%s: neither allow nor deny: a rule must allow or deny at least one of publish, subscribe, call, register", path))
+	case len(p.Allow) == 0 && p.Disclose:
+		problems = append(problems, fmt.Sprintf("%s.disclose: a rule that allows nothing discloses nothing (disclose is for allow rules)", path))
 	}
 	// With the placeholders replaced by a plain component, what is left must
 	// be a URI pattern.
@@ -266,6 +295,104 @@ func covers(match topic.Match, uri string, comps []string, q *request) bool {
 	return false
 }
 
+// overlaps reports whether some URI that q can match is also matched by a
+// rule (resolved to uri and, for a wildcard rule, comps): the test of a deny
+// rule. It errs on the side of overlapping: a wildcard's empty component is
+// taken to match any component, even an empty one, and a prefix to go on
+// with anything.
+func overlaps(match topic.Match, uri string, comps []string, q *request) bool {
+	switch q.match {
+	case topic.MatchExact:
+		// One URI: the rule matches it or not.
+		return covers(match, uri, comps, q)
+	case topic.MatchPrefix:
+		switch match {
+		case topic.MatchExact:
+			return strings.HasPrefix(uri, q.uri)
+		case topic.MatchPrefix:
+			return strings.HasPrefix(uri, q.uri) || strings.HasPrefix(q.uri, uri)
+		case topic.MatchWildcard:
+			return prefixOverlapsWildcard(q.uri, comps)
+		}
+	case topic.MatchWildcard:
+		switch match {
+		case topic.MatchExact:
+			return topic.MatchComponents(q.comps, uri)
+		case topic.MatchPrefix:
+			return prefixOverlapsWildcard(uri, q.comps)
+		case topic.MatchWildcard:
+			if len(comps) != len(q.comps) {
+				return false
+			}
+			for i, c := range comps {
+				if c != topic.AnyComponent && q.comps[i] != topic.AnyComponent && c != q.comps[i] {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	return true // an unknown match: overlapping is the safe answer
+}
+
+// prefixOverlapsWildcard reports whether some URI that starts with p is
+// matched by the wildcard pattern w (split on '.').
+func prefixOverlapsWildcard(p string, w []string) bool {
+	r := p // what the URI must still start with
+	for i, c := range w {
+		if r == "" {
+			return true
+		}
+		last := i == len(w)-1
+		if c == topic.AnyComponent {
+			k := strings.IndexByte(r, '.')
+			if k < 0 {
+				return true // r ends inside this component, which may be anything
+			}
+			if last {
+				return false // r goes on past the pattern's last component
+			}
+			r = r[k+1:]
+			continue
+		}
+		if len(r) <= len(c) {
+			return strings.HasPrefix(c, r)
+		}
+		if last || r[:len(c)] != c || r[len(c)] != '.' {
+			return false
+		}
+		r = r[len(c)+1:]
+	}
+	return r == ""
+}
+
+// denied reports whether a deny rule of ar overlaps q for id. A deny rule
+// whose placeholder has no valid value for id denies every request: it
+// cannot say what it spares.
+func (ar *actionRules) denied(id *Identity, q *request) bool {
+	if len(ar.denyExact) > 0 {
+		if q.match == topic.MatchExact {
+			if _, ok := ar.denyExact[q.uri]; ok {
+				return true
+			}
+		} else {
+			for uri := range ar.denyExact {
+				if overlaps(topic.MatchExact, uri, nil, q) {
+					return true
+				}
+			}
+		}
+	}
+	for i := range ar.deny {
+		r := &ar.deny[i]
+		ruri, comps, ok := r.resolve(id)
+		if !ok || overlaps(r.match, ruri, comps, q) {
+			return true
+		}
+	}
+	return false
+}
+
 // Allowed reports whether id may perform action on what uri and match
 // select: for publish and call an exact URI, for subscribe and register a
 // pattern with WAMP's match semantics (see topic.Match).
@@ -281,9 +408,22 @@ func covers(match topic.Match, uri string, comps []string, q *request) bool {
 //     before its first empty one, joined and followed by '.', start with
 //     ("a..c" is covered by prefix "a." and "a", not by "a.b").
 //
+// A deny rule wins: the request is refused if any URI it can match is
+// matched by a rule of id's role that denies action, whatever the allow
+// rules say. So a subscription to the prefix "devices." is refused under a
+// deny of the wildcard "devices..admin", while "devices..temp" is not:
+//   - an exact request u is refused by a deny rule that matches u;
+//   - a prefix request p by an exact rule that starts with p, a prefix rule
+//     that starts with p or that p starts with, a wildcard rule that some
+//     URI starting with p matches;
+//   - a wildcard request w by an exact rule w matches, a prefix rule that
+//     some URI w matches starts with, a wildcard rule with as many
+//     components where each pair is equal or one of the two is empty.
+//
 // {authid} and {clientid} in a rule are replaced by id.AuthID and
 // id.ClientID; a value that is empty or contains '.', '#', '+', '*', '/',
-// '%', a brace, white space or a control character matches no such rule. A
+// '%', a brace, white space or a control character matches no allow rule,
+// and makes a deny rule refuse every request of its action. A
 // request URI with a brace, or an exact one with an empty component, is
 // refused. Anonymous identities (Method "anonymous") have their realm's
 // current anonymous role. An unknown realm, role or action is refused.
@@ -294,6 +434,9 @@ func (a *Authority) Allowed(id Identity, action Action, uri string, match topic.
 	}
 	ar := a.rulesFor(&id, action)
 	if ar == nil {
+		return false
+	}
+	if (len(ar.denyExact) > 0 || len(ar.deny) > 0) && ar.denied(&id, &q) {
 		return false
 	}
 	if q.match == topic.MatchExact {

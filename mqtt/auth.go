@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -86,14 +87,31 @@ type authHook struct {
 
 	mu       sync.RWMutex
 	sessions map[string]*session // by client id
+
+	// expiries end the connections whose JWT expires: one timer per such
+	// connection (time.AfterFunc: no goroutine while it waits), stopped
+	// when the connection ends.
+	expMu    sync.Mutex
+	expiries map[*mochi.Client]*time.Timer
 }
+
+// AuthMethodJWT is the MQTT 5 Authentication Method of a CONNECT whose
+// Authentication Data is a JWT, and of the AUTH packets that renew it.
+const AuthMethodJWT = "jwt"
+
+// codeTokenExpired is the DISCONNECT reason an MQTT 5 client gets when the
+// JWT it logged in with expires: 0xA0 Maximum connect time, "the connection
+// is closed because it has been connected too long", which tells the client
+// that it may reconnect (with a fresh token), where 0x87 Not authorized
+// would say it may not.
+var codeTokenExpired = packets.Code{Code: packets.ErrMaxConnectTime.Code, Reason: "token expired"}
 
 func (h *authHook) ID() string { return "junction-auth" }
 
 func (h *authHook) Provides(b byte) bool {
 	switch b {
 	case mochi.OnConnect, mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish,
-		mochi.OnDisconnect, mochi.OnClientExpired:
+		mochi.OnDisconnect, mochi.OnClientExpired, mochi.OnAuthPacket, mochi.OnSessionEstablished:
 		return true
 	}
 	return false
@@ -138,6 +156,15 @@ func (h *authHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 		method string
 	)
 	switch tok := info.Token; {
+	case pk.Properties.AuthenticationMethod != "":
+		// MQTT 5 enhanced authentication: only "jwt", the token in one
+		// step (CONNECT's Authentication Data), renewable by AUTH.
+		method = "jwt"
+		if pk.Properties.AuthenticationMethod != AuthMethodJWT {
+			return refuse(packets.ErrBadAuthenticationMethod, method,
+				fmt.Errorf("authentication method %q is not supported (only %q)", pk.Properties.AuthenticationMethod, AuthMethodJWT))
+		}
+		id, err = h.authority.TokenDefaultRealm(h.defaultRealm, string(pk.Properties.AuthenticationData))
 	case len(pk.Connect.Username) > 0 || len(pk.Connect.Password) > 0:
 		password := string(pk.Connect.Password)
 		if auth.LooksLikeJWT(password) {
@@ -189,6 +216,118 @@ func (h *authHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 	}
 	h.capKeepAlive(cl)
 	return nil
+}
+
+// OnSessionEstablished starts the expiry of a connection that logged in
+// with a JWT, once CONNACK is sent: from here on OnDisconnect is sure to
+// stop it.
+func (h *authHook) OnSessionEstablished(cl *mochi.Client, _ packets.Packet) {
+	if s := h.session(cl); s != nil && s.client == cl && !s.id.Expires.IsZero() {
+		h.expireAt(cl, s.id)
+	}
+}
+
+// expireAt ends cl when id's credentials expire (a JWT's exp), replacing
+// the time an earlier token set; an identity that does not expire stops it.
+func (h *authHook) expireAt(cl *mochi.Client, id auth.Identity) {
+	h.expMu.Lock()
+	defer h.expMu.Unlock()
+	if t := h.expiries[cl]; t != nil {
+		t.Stop()
+		delete(h.expiries, cl)
+	}
+	if id.Expires.IsZero() {
+		return
+	}
+	if h.expiries == nil {
+		h.expiries = make(map[*mochi.Client]*time.Timer)
+	}
+	var t *time.Timer
+	t = time.AfterFunc(time.Until(id.Expires), func() {
+		h.expMu.Lock()
+		current := h.expiries[cl] == t
+		if current {
+			delete(h.expiries, cl)
+		}
+		h.expMu.Unlock()
+		if current { // not renewed or ended meanwhile
+			h.tokenExpired(cl, id)
+		}
+	})
+	h.expiries[cl] = t
+}
+
+// stopExpiry forgets cl's expiry timer, when its connection ends.
+func (h *authHook) stopExpiry(cl *mochi.Client) {
+	h.expMu.Lock()
+	defer h.expMu.Unlock()
+	if t := h.expiries[cl]; t != nil {
+		t.Stop()
+		delete(h.expiries, cl)
+	}
+}
+
+// tokenExpired ends a connection whose token has expired: MQTT 5 clients
+// get DISCONNECT 0xA0, 3.1.1 clients (which have no server DISCONNECT) are
+// closed.
+func (h *authHook) tokenExpired(cl *mochi.Client, id auth.Identity) {
+	detail := fmt.Sprintf("token expired at %s", id.Expires.UTC().Format(time.RFC3339))
+	if q, ok := cl.Net.Conn.(*queuedConn); ok {
+		q.ended(ReasonTokenExpired, detail) // said in the line that ends the connection
+	} else {
+		h.log.Info("MQTT client's token expired", "client", cl.ID, "authid", id.AuthID, "expires", id.Expires)
+	}
+	_ = h.server.DisconnectClient(cl, codeTokenExpired)
+}
+
+// OnAuthPacket renews a JWT (MQTT 5 re-authentication, 4.12.1): a client
+// that connected with Authentication Method "jwt" sends AUTH 0x19 with the
+// same method and a fresh token as Authentication Data. The token must name
+// the same authid, realm and role; then the connection lasts until the new
+// token expires, and the client gets AUTH 0x00. Any failure ends the
+// connection with DISCONNECT 0x87 (a bad or foreign token), 0x8C (another
+// method) or 0x82 (AUTH without a method at CONNECT).
+func (h *authHook) OnAuthPacket(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	q, _ := cl.Net.Conn.(*queuedConn)
+	fail := func(code packets.Code, reason string, err error) (packets.Packet, error) {
+		if q != nil {
+			q.ended(reason, fmt.Sprintf("re-authentication: %v", err))
+		} else {
+			h.log.Info("MQTT re-authentication refused", "client", cl.ID, "reason", err)
+		}
+		return pk, code
+	}
+	s := h.session(cl)
+	switch {
+	case s == nil || s.client != cl:
+		return fail(packets.ErrNotAuthorized, ReasonNotAuthorized, errors.New("no session"))
+	case cl.Properties.Props.AuthenticationMethod == "":
+		return fail(packets.ErrProtocolViolation, ReasonProtocolError, errors.New("AUTH from a client that gave no authentication method in CONNECT"))
+	case pk.ReasonCode != packets.CodeReAuthenticate.Code:
+		return fail(packets.ErrProtocolViolation, ReasonProtocolError, fmt.Errorf("AUTH reason %#x: only re-authentication (0x19) is expected", pk.ReasonCode))
+	case pk.Properties.AuthenticationMethod != cl.Properties.Props.AuthenticationMethod:
+		return fail(packets.ErrBadAuthenticationMethod, ReasonAuthFailed, fmt.Errorf("method %q, not %q as in CONNECT", pk.Properties.AuthenticationMethod, cl.Properties.Props.AuthenticationMethod))
+	}
+	remote := connInfoOf(cl).Host()
+	id, err := h.authority.TokenDefaultRealm(h.defaultRealm, string(pk.Properties.AuthenticationData))
+	if err == nil && (id.AuthID != s.id.AuthID || id.Realm != s.id.Realm || id.Role != s.id.Role) {
+		err = fmt.Errorf("%w: token for %s (role %s, realm %s), not the connection's %s (role %s, realm %s)",
+			auth.ErrBadCredentials, id.AuthID, id.Role, id.Realm, s.id.AuthID, s.id.Role, s.id.Realm)
+	}
+	if err != nil {
+		h.authority.LoginFailed(remote)
+		h.metrics.AuthFailed("jwt")
+		return fail(packets.ErrNotAuthorized, ReasonAuthFailed, err)
+	}
+	h.authority.LoginSucceeded(remote)
+	h.expireAt(cl, id)
+	h.log.Debug("MQTT client re-authenticated", "client", cl.ID, "authid", id.AuthID, "expires", id.Expires)
+	err = cl.WritePacket(packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Auth},
+		ReasonCode:  packets.CodeSuccess.Code,
+		Properties:  packets.Properties{AuthenticationMethod: AuthMethodJWT},
+	})
+	return pk, err
 }
 
 // capKeepAlive holds a client that asked for a longer keep alive than
@@ -293,6 +432,7 @@ func (h *authHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packe
 
 // OnDisconnect forgets a client whose session ends with its connection.
 func (h *authHook) OnDisconnect(cl *mochi.Client, _ error, expire bool) {
+	h.stopExpiry(cl)
 	if expire {
 		h.forget(cl)
 	}

@@ -67,6 +67,7 @@ const (
 	ReasonProtocolError    = "protocol_error"    // malformed or invalid packets
 	ReasonShutdown         = "server_shutdown"   // the router is draining
 	ReasonServerBusy       = "server_busy"       // refused at CONNECT for want of capacity
+	ReasonTokenExpired     = "token_expired"     // the JWT it logged in with expired, and no AUTH renewed it
 	ReasonError            = "error"             // anything else
 )
 

@@ -236,11 +236,13 @@ type RoleConfig struct {
 	Permissions []PermissionConfig `yaml:"permissions"`
 }
 
-// PermissionConfig allows actions on URIs matching uri.
+// PermissionConfig allows or denies actions on URIs matching uri; a deny
+// wins over every allow of the role.
 type PermissionConfig struct {
 	URI      string   `yaml:"uri"`
 	Match    string   `yaml:"match"`
 	Allow    []string `yaml:"allow"`
+	Deny     []string `yaml:"deny"`
 	Disclose bool     `yaml:"disclose"`
 }
 
@@ -576,6 +578,9 @@ func (c *Config) authConfig() auth.Config {
 				perm := auth.Permission{URI: p.URI, Match: topic.Match(p.Match), Disclose: p.Disclose}
 				for _, a := range p.Allow {
 					perm.Allow = append(perm.Allow, auth.Action(a))
+				}
+				for _, a := range p.Deny {
+					perm.Deny = append(perm.Deny, auth.Action(a))
 				}
 				ar.Permissions = append(ar.Permissions, perm)
 			}

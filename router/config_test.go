@@ -60,6 +60,8 @@ func TestLoadConfigErrorsNameTheKey(t *testing.T) {
 		{"bad port", "mqtt:\n  listen: :99999\n", "mqtt.listen: want host:port"},
 		{"bad log level", "log:\n  level: loud\n", "log.level: want debug, info, warn or error"},
 		{"no realms", "realms: []\n", "realms: at least one realm is required"},
+		{"rule that neither allows nor denies", "realms:\n  - name: a\n    roles:\n      - name: r\n        permissions:\n          - uri: x\n            match: exact\n", "realms[0].roles[0].permissions[0]: neither allow nor deny"},
+		{"rule that allows and denies an action", "realms:\n  - name: a\n    roles:\n      - name: r\n        permissions:\n          - uri: x\n            match: exact\n            allow: [publish]\n            deny: [publish]\n", `realms[0].roles[0].permissions[0].deny[0]: "publish" is also in allow`},
 		{"bad realm", "realms:\n  - name: 'a..b'\n", "realms[0].name: want a URI"},
 		{"duplicate realm", "realms:\n  - name: a\n  - name: a\n", `realms[1].name: realm "a" defined twice`},
 		{"negative size", "limits:\n  max_message_size: -1\n", "limits.max_message_size: must be positive"},

@@ -236,7 +236,7 @@ func (c trafficCollector) Collect(ch chan<- prometheus.Metric) {
 var DisconnectReasons = []string{
 	"client_disconnect", "connection_lost", "keepalive_timeout", "connect_timeout", "auth_failed",
 	"not_authorized", "takeover", "slow_consumer", "too_large", "protocol_error", "server_shutdown",
-	"server_busy", "error",
+	"server_busy", "token_expired", "error",
 }
 
 // ended counts a connection's end.

@@ -78,6 +78,12 @@ func (a *authn) login(details nxwamp.Dict, method string, f func(auth.ConnInfo) 
 	}
 	a.authority.LoginSucceeded(remote)
 	extra := nxwamp.Dict{"method": id.Method}
+	if !id.Expires.IsZero() {
+		// The client learns when its token expires (and the session with
+		// it, unless renewed by junction.session.reauthenticate); the peer
+		// arms its timer from this.
+		extra[authextraExpires] = id.Expires.UTC().Format(time.RFC3339Nano)
+	}
 	return &nxwamp.Welcome{Details: nxwamp.Dict{
 		"authid":       id.AuthID,
 		"authrole":     id.Role,
@@ -292,6 +298,16 @@ func (z authorizer) Authorize(sess *nxwamp.Session, msg nxwamp.Message) (bool, e
 		match = matchOption(m.Options)
 	default:
 		return true, nil
+	}
+	// Renewing one's own token is every session's right, and the procedure
+	// is the router's alone: no client may register what could match it.
+	switch {
+	case action == auth.ActionCall && uri == ReauthenticateProcedure:
+		return true, nil
+	case action == auth.ActionRegister && mayMatchReauthenticate(string(uri), match):
+		z.metrics.Denied(string(action))
+		z.log.Info("WAMP registration refused: it could receive "+ReauthenticateProcedure, "realm", z.realm, "uri", string(uri), "match", string(match))
+		return false, nil
 	}
 	authid, _ := nxwamp.AsString(sess.Details["authid"])
 	role, _ := nxwamp.AsString(sess.Details["authrole"])

@@ -37,6 +37,10 @@ type peerConfig struct {
 	compressMin    int // see Config.WSCompressMinSize
 	log            *slog.Logger
 	metrics        Metrics
+	// kill ends a session through nexus with GOODBYE (token expiry);
+	// expiring finds the sessions that may renew their token.
+	kill     func(realm string, sid nxwamp.ID, reason nxwamp.URI, message string) error
+	expiring *expiring
 }
 
 // peer is Junction's wamp.Peer for network clients. It replaces the peers of
@@ -73,6 +77,14 @@ type peer struct {
 	// so (Server.serve); the first reason noted stands.
 	endMu                                 sync.Mutex
 	endReason, endDetail, authID, session string
+
+	// The realm (HELLO) and session id (WELCOME), and for a session that
+	// joined with a token, its expiry (expiry.go); under endMu.
+	realm      string
+	sid        nxwamp.ID
+	expires    time.Time
+	expiry     *time.Timer
+	expiryDone bool // the session ended: no timer is armed again
 
 	closeOnce  sync.Once
 	stop       chan struct{} // closed by shut: nothing more goes to nexus
@@ -113,6 +125,7 @@ const (
 	reasonTooLarge         = "too_large"
 	reasonProtocolError    = "protocol_error"
 	reasonShutdown         = "server_shutdown"
+	reasonTokenExpired     = "token_expired"
 	reasonError            = "error"
 )
 
@@ -141,6 +154,7 @@ func (p *peer) observeOut(msg nxwamp.Message) {
 		p.endMu.Lock()
 		p.authID, p.session = authID, fmt.Sprint(m.ID)
 		p.endMu.Unlock()
+		p.welcomed(m)
 	case *nxwamp.Abort:
 		switch m.Reason {
 		case nxwamp.ErrAuthenticationFailed:
@@ -157,6 +171,8 @@ func (p *peer) observeOut(msg nxwamp.Message) {
 		// after the client's reason was noted).
 		if m.Reason == nxwamp.CloseSystemShutdown {
 			p.ended(reasonShutdown, string(m.Reason))
+		} else if m.Reason == ErrTokenExpired {
+			p.ended(reasonTokenExpired, string(m.Reason))
 		} else {
 			p.ended(reasonError, string(m.Reason))
 		}
@@ -284,6 +300,7 @@ func (p *peer) shut() {
 	if p.ping != nil {
 		p.ping.Stop()
 	}
+	p.stopExpiry()
 }
 
 // Close implements wamp.Peer: it flushes what is queued (nexus queues GOODBYE
@@ -334,8 +351,13 @@ func (p *peer) readLoop() {
 			p.queue(reply)
 			continue
 		}
-		if _, ok := msg.(*nxwamp.Goodbye); ok {
+		switch m := msg.(type) {
+		case *nxwamp.Goodbye:
 			p.ended(reasonClientDisconnect, "GOODBYE")
+		case *nxwamp.Hello:
+			p.endMu.Lock()
+			p.realm = string(m.Realm)
+			p.endMu.Unlock()
 		}
 		select {
 		case p.rd <- msg:

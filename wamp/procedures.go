@@ -26,10 +26,16 @@ type registrationObserver struct {
 }
 
 func (o registrationObserver) Registered(callee *nxwamp.Session, procedure nxwamp.URI, match, policy string, disclose bool) {
+	if procedure == ReauthenticateProcedure {
+		return // every router has its own
+	}
 	o.p.Registered(o.realm, uint64(callee.ID), string(procedure), match, policy, disclose)
 }
 
 func (o registrationObserver) Unregistered(callee *nxwamp.Session, procedure nxwamp.URI, match, policy string, disclose bool) {
+	if procedure == ReauthenticateProcedure {
+		return
+	}
 	o.p.Unregistered(o.realm, uint64(callee.ID), string(procedure), match, policy, disclose)
 }
 
@@ -64,6 +70,9 @@ func (z authorizer) Preauthorize(sess *nxwamp.Session, msg nxwamp.Message) error
 	role, _ := nxwamp.AsString(sess.Details["authrole"])
 	sess.Unlock()
 	match := matchOption(m.Options)
+	if mayMatchReauthenticate(string(m.Procedure), match) {
+		return nil // Authorize refuses it
+	}
 	if !z.authority.Allowed(auth.Identity{AuthID: authid, Role: role, Realm: z.realm}, auth.ActionRegister, string(m.Procedure), match) {
 		return nil
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gammazero/nexus/v3/client"
 	nxrouter "github.com/gammazero/nexus/v3/router"
 	"github.com/gammazero/nexus/v3/transport/serialize"
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
@@ -98,6 +99,8 @@ type Server struct {
 	hub     *hubPublisher // the bridge's session; nil without a bridge
 	// realmPubs publish other routers' publications of non-bridged realms.
 	realmPubs *realmPublishers
+	// reauth are the in-process callees of ReauthenticateProcedure.
+	reauth []*client.Client
 }
 
 // New starts a nexus router with the configured realms.
@@ -136,14 +139,25 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting nexus: %w", err)
 	}
+	exp := &expiring{}
+	reauth, err := startReauthenticators(nexus, cfg, exp, log)
+	if err != nil {
+		nexus.Close()
+		return nil, err
+	}
 	var hub *hubPublisher
 	if cfg.Bridge != nil {
 		if hub, err = newHubPublisher(nexus, cfg.Bridge.Realm(), log); err != nil {
+			closeAll(reauth)
 			nexus.Close()
 			return nil, err
 		}
 	}
+	kill := func(realm string, sid nxwamp.ID, reason nxwamp.URI, message string) error {
+		return nexus.KillSession(nxwamp.URI(realm), sid, reason, message)
+	}
 	return &Server{
+		reauth:    reauth,
 		hub:       hub,
 		nexus:     nexus,
 		log:       log,
@@ -157,6 +171,8 @@ func New(cfg Config) (*Server, error) {
 			compressMin:    cfg.WSCompressMinSize,
 			log:            log,
 			metrics:        cfg.Metrics,
+			kill:           kill,
+			expiring:       exp,
 		},
 	}, nil
 }
@@ -288,6 +304,7 @@ func (s *Server) Close() {
 		s.hub.close()
 	}
 	s.realmPubs.close()
+	closeAll(s.reauth)
 	s.nexus.Close()
 }
 

@@ -701,6 +701,14 @@ func (s *Server) SendConnack(cl *Client, reason packets.Code, present bool, prop
 		return cl.WritePacket(ack)
 	}
 
+	// JUNCTION PATCH: a CONNECT with an Authentication Method that a hook
+	// accepted gets it back in CONNACK (MQTT 5, 4.12: the client needs it
+	// to know enhanced authentication took place, and may then send AUTH
+	// to re-authenticate). Upstream never set it.
+	if cl.Properties.ProtocolVersion >= 5 && cl.Properties.Props.AuthenticationMethod != "" {
+		properties.AuthenticationMethod = cl.Properties.Props.AuthenticationMethod
+	}
+
 	if s.Options.Capabilities.MaximumQos < 2 {
 		properties.MaximumQos = s.Options.Capabilities.MaximumQos // [MQTT-3.2.2-9]
 		properties.MaximumQosFlag = true
