@@ -132,12 +132,18 @@ func (h *rpcHook) answer(cl *mochi.Client, pk packets.Packet, err error) error {
 // messageOf is an MQTT publish in the hub's terms, with its request and
 // response properties.
 func messageOf(cl *mochi.Client, pk packets.Packet) bridge.MQTTMessage {
+	return packetMessage(pk, cl.Properties.ProtocolVersion == 5)
+}
+
+// packetMessage is a PUBLISH packet in the hub's terms; v5 says whether its
+// properties count.
+func packetMessage(pk packets.Packet, v5 bool) bridge.MQTTMessage {
 	m := bridge.MQTTMessage{
 		Topic:           pk.TopicName,
 		MQTTPayload:     payloadOf(pk),
 		QoS:             pk.FixedHeader.Qos,
 		Retain:          pk.FixedHeader.Retain,
-		V5:              cl.Properties.ProtocolVersion == 5,
+		V5:              v5,
 		ResponseTopic:   pk.Properties.ResponseTopic,
 		CorrelationData: pk.Properties.CorrelationData,
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
@@ -71,7 +72,13 @@ func (h *shareHook) OnSelectSubscribers(subs *mochi.Subscribers, pk packets.Pack
 		}
 		id, sub, ok := pickMember(h.server, members, "")
 		if !ok {
+			// This router was picked to serve the group and its members
+			// here are leaving: another member, here or on another
+			// router, gets it.
 			delete(subs.Shared, group)
+			if pk.FixedHeader.Type == packets.Publish {
+				h.sharer.ShareLeft(group, "", packetMessage(pk, true))
+			}
 			continue
 		}
 		if prev, ok := subs.SharedSelected[id]; ok {
@@ -100,6 +107,15 @@ func (h *shareHook) OnDisconnect(cl *mochi.Client, _ error, expire bool) {
 	}
 	if len(groups) == 0 {
 		return
+	}
+	// Out of the groups first, then hand on what it holds: mochi removes a
+	// clean session's subscriptions only after the OnDisconnect hooks, and
+	// a message picked for it meanwhile would land in an inflight store
+	// that is then cleared.
+	for _, g := range groups {
+		if h.server.Topics.Unsubscribe(g.name, cl.ID) {
+			atomic.AddInt64(&h.server.Info.Subscriptions, -1)
+		}
 	}
 	for _, pk := range cl.State.Inflight.GetAll(false) {
 		// Publish: not acknowledged at all (a QoS 2 message the client
@@ -152,9 +168,14 @@ func pickMember(srv *mochi.Server, members map[string]packets.Subscription, excl
 		if id == exclude {
 			continue
 		}
-		if cl, ok := srv.Clients.Get(id); ok && !cl.Closed() {
+		cl, ok := srv.Clients.Get(id)
+		switch {
+		case ok && !cl.Closed():
 			online = append(online, id)
-		} else {
+		case ok && !persistent(cl):
+			// A clean session whose connection is ending: its
+			// subscriptions go with it, and so would a message given it.
+		default:
 			offline = append(offline, id)
 		}
 	}
