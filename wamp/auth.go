@@ -103,9 +103,7 @@ func (e notAuthorized) AbortReason() nxwamp.URI { return nxwamp.ErrNotAuthorized
 
 // challenge sends CHALLENGE and waits for the client's AUTHENTICATE.
 func (a *authn) challenge(client nxwamp.Peer, method string, extra nxwamp.Dict) (*nxwamp.Authenticate, error) {
-	select {
-	case client.Send() <- &nxwamp.Challenge{AuthMethod: method, Extra: extra}:
-	default:
+	if !nxwamp.TrySend(client, &nxwamp.Challenge{AuthMethod: method, Extra: extra}) {
 		return nil, errors.New("cannot send CHALLENGE: client blocked")
 	}
 	msg, err := nxwamp.RecvTimeout(client, a.timeout)

@@ -94,9 +94,7 @@ func (o subscriptionObserver) Subscribed(sess *nxwamp.Session, subID nxwamp.ID, 
 			ArgumentsKw:  kwargs,
 		}
 		// As nexus sends: never blocking. A full queue evicts the session.
-		select {
-		case sess.Send() <- msg:
-		default:
+		if !nxwamp.TrySend(sess, msg) {
 			o.log.Warn("retained event dropped: subscriber's queue is full", "session", uint64(sess.ID), "uri", ev.URI)
 		}
 	}
