@@ -291,8 +291,16 @@ func TestMQTTRetained(t *testing.T) {
 	later := connectV3(t, "tcp://"+mqttAddr(r), "later", nil)
 	msgs := subscribeV3(t, later, "status/#", 1)
 	waitToken(t, pub.Publish("status/marker", 1, false, "m"), "marker")
-	if got := recv(t, msgs, 5*time.Second, "marker"); got.topic != "status/marker" {
-		t.Fatalf("cleared retained message still delivered: %+v", got)
+	for {
+		got := recv(t, msgs, 5*time.Second, "marker")
+		if got.topic == "status/marker" {
+			return
+		}
+		// mochi acknowledges the clearing publish before it fans it out, so
+		// "later" may get it live (empty, not retained): that is allowed.
+		if got.retained || got.payload != "" {
+			t.Fatalf("cleared retained message still delivered: %+v", got)
+		}
 	}
 }
 
