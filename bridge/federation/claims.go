@@ -14,9 +14,12 @@ import (
 // router that is alive holds it. A dead router's claims need no cleanup:
 // they lapse with its heartbeat. Alive here is a heartbeat younger than
 // twice NodeTimeout: a router whose heartbeats are late (a loaded machine)
-// must not lose its claims while the others still route to it.
+// must not lose its claims while the others still route to it. A claim
+// younger than that also counts as alive whatever the heartbeats say: a
+// router that has just started may claim before its first heartbeat is in
+// Redis, and its claim must not be taken from it for that.
 //
-//	P:{routes}:claims     HASH   name → incarnation holding it
+//	P:{routes}:claims     HASH   name → "incarnation ms" (holder, when claimed)
 
 // ErrClaimed is returned by Claim when another live router holds the name.
 var ErrClaimed = errors.New("held by another router")
@@ -24,25 +27,33 @@ var ErrClaimed = errors.New("held by another router")
 // scriptClaim: KEYS claims, nodes; ARGV name, incarnation, node timeout ms.
 // Returns the holder after the call.
 const scriptClaim = `
-local holder = redis.call('HGET', KEYS[1], ARGV[1])
-if holder and holder ~= ARGV[2] then
-  local seen = redis.call('ZSCORE', KEYS[2], holder)
-  if seen then
-    local t = redis.call('TIME')
-    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    if now - tonumber(seen) <= tonumber(ARGV[3]) then
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v then
+  local holder, at = string.match(v, '^(.*) (%d+)$')
+  if not holder then
+    holder, at = v, '0'
+  end
+  if holder ~= ARGV[2] then
+    if now - tonumber(at) <= tonumber(ARGV[3]) then
+      return holder
+    end
+    local seen = redis.call('ZSCORE', KEYS[2], holder)
+    if seen and now - tonumber(seen) <= tonumber(ARGV[3]) then
       return holder
     end
   end
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. now)
 return ARGV[2]
 `
 
 // scriptRelease: KEYS claims; ARGV name, incarnation. Deletes the claim if
 // this incarnation holds it.
 const scriptRelease = `
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v and (v == ARGV[2] or string.sub(v, 1, #ARGV[2] + 1) == ARGV[2] .. ' ') then
   return redis.call('HDEL', KEYS[1], ARGV[1])
 end
 return 0

@@ -25,7 +25,7 @@
 //	P:{routes}:epoch      STRING random, set when missing: it changes when Redis lost its data
 //	P:{routes}:ver        HASH   incarnation → version of its route set
 //	P:{routes}:node:<inc> SET    its route rows: "mqtt|<filter>", "wamp|<match>|<uri>", "rpc|<text>"
-//	P:{routes}:claims     HASH   name → incarnation holding it (claims.go: single registrations)
+//	P:{routes}:claims     HASH   name → "incarnation ms" holding it (claims.go: single registrations)
 //	P:{routes}:log        STREAM route changes {n, v, op: add|del|reset|bye, r}, MAXLEN ~10000
 //	P:{retained}          HASH   topic → retained body
 //	P:{retained}:seq      STRING number of the last retained change

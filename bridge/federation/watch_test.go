@@ -122,3 +122,46 @@ func TestClaims(t *testing.T) {
 	a.kill(t)
 	waitFor(t, 10*time.Second, "a's claim lapsed", func() bool { return b.Claim(ctx, "realm1|x") == nil })
 }
+
+// A router may claim before its first heartbeat reaches Redis (it has just
+// started): its claim holds for twice NodeTimeout on its own, and only then
+// depends on the heartbeat. A holder that never heartbeats loses it after.
+func TestClaimBeforeFirstHeartbeat(t *testing.T) {
+	srv := fedtest.Start(t, fedtest.Options{})
+	prefix := uniquePrefix(t)
+	b := startNode(t, testConfig(single(srv), prefix, "b"))
+	waitUp(t, b)
+	rc := srv.Client()
+	defer rc.Close()
+	key := newKeys(prefix).claims()
+	ctx := t.Context()
+	var now int64
+	for _, tc := range []struct {
+		name  string
+		value func() string
+		taken bool
+	}{
+		{"fresh claim of a router not yet in nodes", func() string { return fmt.Sprintf("ghost-1 %d", now) }, false},
+		{"stale claim of a router not in nodes", func() string { return fmt.Sprintf("ghost-2 %d", now-time.Minute.Milliseconds()) }, true},
+		{"claim written without a time (older routers)", func() string { return "ghost-3" }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tm, err := rc.Time(ctx).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			now = tm.UnixMilli()
+			name := "realm1|" + tc.name
+			if err := rc.HSet(ctx, key, name, tc.value()).Err(); err != nil {
+				t.Fatal(err)
+			}
+			err = b.Claim(ctx, name)
+			if tc.taken && err != nil {
+				t.Fatalf("b could not take a lapsed claim: %v", err)
+			}
+			if !tc.taken && !errors.Is(err, ErrClaimed) {
+				t.Fatalf("b took a claim made a moment ago: %v", err)
+			}
+		})
+	}
+}
