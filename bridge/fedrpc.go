@@ -473,9 +473,22 @@ func (h *Hub) CloseClusterRPC() {
 	for _, f := range c.pending {
 		f.push(rpcWire{op: rpcOpError, err: ErrorCanceled, WAMPPayload: WAMPPayload{Args: []any{"router shutting down"}}})
 	}
+	claims := c.claims
+	c.claims = map[procKey]time.Time{}
 	c.cmu.Unlock()
 	c.cancel()
 	c.wg.Wait()
+	// Give the claims up now: a claim younger than twice NodeTimeout would
+	// otherwise hold after this router left, and the callee reconnecting
+	// elsewhere could not register for that long.
+	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+	for k := range claims {
+		if err := c.link.Release(ctx, claimName(k)); err != nil {
+			c.log.Debug("claim not released at shutdown: it lapses", "procedure", k.uri, "error", err)
+			break
+		}
+	}
+	cancel()
 	c.cmu.Lock()
 	callers := c.callers
 	c.callers = map[string]DealerSession{}
