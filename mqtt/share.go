@@ -42,7 +42,7 @@ type shareHook struct {
 func (h *shareHook) ID() string { return "junction-share" }
 
 func (h *shareHook) Provides(b byte) bool {
-	return b == mochi.OnPublish || b == mochi.OnSelectSubscribers || b == mochi.OnDisconnect
+	return b == mochi.OnPublish || b == mochi.OnSelectSubscribers || b == mochi.OnDisconnect || b == mochi.OnSharedUndelivered
 }
 
 // OnPublish tags a local client's publication with the groups that serve
@@ -81,9 +81,15 @@ func (h *shareHook) OnSelectSubscribers(subs *mochi.Subscribers, pk packets.Pack
 			}
 			continue
 		}
+		// ShareName (which mochi leaves unused) names the groups the
+		// member was picked for: OnSharedUndelivered needs them when the
+		// member's subscriptions are already gone.
+		names := []string{group}
 		if prev, ok := subs.SharedSelected[id]; ok {
+			names = append(prev.ShareName, group)
 			sub = prev.Merge(sub)
 		}
+		sub.ShareName = names
 		subs.SharedSelected[id] = sub
 	}
 	return subs
@@ -98,20 +104,17 @@ func (h *shareHook) OnDisconnect(cl *mochi.Client, _ error, expire bool) {
 	if !expire || cl.Net.Inline || cl.IsTakenOver() {
 		return
 	}
-	type group struct{ name, filter string }
-	var groups []group
-	for f := range cl.State.Subscriptions.GetAll() {
-		if _, rest, ok := topic.CutShare(f); ok && rest != "" {
-			groups = append(groups, group{f, rest})
-		}
-	}
+	groups := sharedGroups(cl)
 	if len(groups) == 0 {
 		return
 	}
 	// Out of the groups first, then hand on what it holds: mochi removes a
 	// clean session's subscriptions only after the OnDisconnect hooks, and
 	// a message picked for it meanwhile would land in an inflight store
-	// that is then cleared.
+	// that is then cleared. One picked before it left the groups and
+	// stored after this collection comes back through
+	// OnSharedUndelivered: whoever deletes a message from the store hands
+	// it on, so it goes to another member once.
 	for _, g := range groups {
 		if h.server.Topics.Unsubscribe(g.name, cl.ID) {
 			atomic.AddInt64(&h.server.Info.Subscriptions, -1)
@@ -124,14 +127,69 @@ func (h *shareHook) OnDisconnect(cl *mochi.Client, _ error, expire bool) {
 		if pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos == 0 || pk.TopicName == "" {
 			continue
 		}
-		m := messageOf(cl, pk)
-		m.V5 = true // its properties are the ones it was sent with
-		for _, g := range groups {
-			if topic.FilterMatches(g.filter, pk.TopicName) {
-				h.sharer.ShareLeft(g.name, cl.ID, m)
-			}
+		h.handOn(cl, groups, pk)
+	}
+}
+
+// OnSharedUndelivered takes a message mochi stored for a member whose
+// connection closed after it was picked: a clean session loses its store
+// with its connection, so the message goes to another member. (A
+// persistent session keeps it for its return.) A member that left the
+// server altogether (cl nil) had nothing stored.
+func (h *shareHook) OnSharedUndelivered(cl *mochi.Client, sub packets.Subscription, pk packets.Packet) {
+	if pk.TopicName == "" {
+		return
+	}
+	if cl != nil && (cl.Net.Inline || cl.IsTakenOver() || persistent(cl)) {
+		return
+	}
+	var groups []sharedGroup
+	for _, name := range sub.ShareName {
+		if _, rest, ok := topic.CutShare(name); ok && rest != "" {
+			groups = append(groups, sharedGroup{name, rest})
 		}
 	}
+	h.handOn(cl, groups, pk)
+}
+
+// handOn takes pk out of cl's inflight store and, if it was still there
+// (nobody handed it on before), gives it to the groups among groups whose
+// filter matches its topic. A nil cl stored nothing: pk is handed on.
+func (h *shareHook) handOn(cl *mochi.Client, groups []sharedGroup, pk packets.Packet) {
+	if cl != nil {
+		if !cl.State.Inflight.Delete(pk.PacketID) {
+			return
+		}
+		atomic.AddInt64(&h.server.Info.Inflight, -1)
+	}
+	m := packetMessage(pk, true) // its properties are the ones it was sent with
+	id := ""
+	if cl != nil {
+		id = cl.ID
+	}
+	for _, g := range groups {
+		if topic.FilterMatches(g.filter, pk.TopicName) {
+			h.sharer.ShareLeft(g.name, id, m)
+		}
+	}
+}
+
+// sharedGroup is one of a client's shared subscriptions: the whole filter
+// ($share/<group>/<filter>) and the topic filter in it.
+type sharedGroup struct{ name, filter string }
+
+// sharedGroups lists cl's shared subscriptions. It reads the client's own
+// subscription list, which mochi empties only after the OnDisconnect
+// hooks, so it still answers after the client left the groups in the topic
+// index.
+func sharedGroups(cl *mochi.Client) []sharedGroup {
+	var groups []sharedGroup
+	for f := range cl.State.Subscriptions.GetAll() {
+		if _, rest, ok := topic.CutShare(f); ok && rest != "" {
+			groups = append(groups, sharedGroup{f, rest})
+		}
+	}
+	return groups
 }
 
 // DeliverShared implements the hub's delivery to one member of a group
@@ -152,7 +210,15 @@ func (s *Server) DeliverShared(group, exclude string, m bridge.MQTTMessage) erro
 		pk.Created = time.Now().Unix()
 		out, err := s.mochi.PublishToClient(cl, sub, pk)
 		if errors.Is(err, packets.CodeDisconnect) && out.FixedHeader.Qos > 0 {
-			return nil // kept for the session, sent when it comes back
+			if persistent(cl) || !cl.State.Inflight.Delete(out.PacketID) {
+				// Kept for the session, sent when it comes back; or the
+				// member's OnDisconnect took it and handed it on.
+				return nil
+			}
+			// A clean session that ended as it was picked: another member.
+			atomic.AddInt64(&s.mochi.Info.Inflight, -1)
+			delete(members, id)
+			continue
 		}
 		return err
 	}

@@ -55,6 +55,7 @@ const (
 	StoredInflightMessages
 	StoredRetainedMessages
 	StoredSysInfo
+	OnSharedUndelivered // JUNCTION PATCH 15
 )
 
 var (
@@ -99,6 +100,7 @@ type Hook interface {
 	OnPublish(cl *Client, pk packets.Packet) (packets.Packet, error)
 	OnPublished(cl *Client, pk packets.Packet)
 	OnPublishDropped(cl *Client, pk packets.Packet)
+	OnSharedUndelivered(cl *Client, sub packets.Subscription, pk packets.Packet) // JUNCTION PATCH 15
 	OnRetainMessage(cl *Client, pk packets.Packet, r int64)
 	OnRetainPublished(cl *Client, pk packets.Packet)
 	OnQosPublish(cl *Client, pk packets.Packet, sent int64, resends int)
@@ -430,6 +432,22 @@ func (h *Hooks) OnPublished(cl *Client, pk packets.Packet) {
 	for _, hook := range h.GetAll() {
 		if hook.Provides(OnPublished) {
 			hook.OnPublished(cl, pk)
+		}
+	}
+}
+
+// OnSharedUndelivered is called when a QoS 1 or 2 message chosen for cl as
+// the member of a shared subscription found cl's connection closed: the
+// message is in cl's inflight store, where a session that ends with the
+// connection would lose it. sub is the subscription it was selected under
+// (as OnSelectSubscribers left it in SharedSelected). A hook that takes it
+// (Inflight.Delete succeeds) hands it to another member. cl is nil when
+// the member had left the server altogether: pk, as published, was stored
+// nowhere. JUNCTION PATCH 15.
+func (h *Hooks) OnSharedUndelivered(cl *Client, sub packets.Subscription, pk packets.Packet) {
+	for _, hook := range h.GetAll() {
+		if hook.Provides(OnSharedUndelivered) {
+			hook.OnSharedUndelivered(cl, sub, pk)
 		}
 	}
 }
@@ -805,6 +823,9 @@ func (h *HookBase) OnPublish(cl *Client, pk packets.Packet) (packets.Packet, err
 
 // OnPublished is called when a client has published a message to subscribers.
 func (h *HookBase) OnPublished(cl *Client, pk packets.Packet) {}
+
+// OnSharedUndelivered is called when a shared subscription's QoS > 0 message found its member closed.
+func (h *HookBase) OnSharedUndelivered(cl *Client, sub packets.Subscription, pk packets.Packet) {}
 
 // OnPublishDropped is called when a message to a client is dropped instead of being delivered.
 func (h *HookBase) OnPublishDropped(cl *Client, pk packets.Packet) {}

@@ -1086,11 +1086,13 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 	}
 
 	subscribers := s.Topics.Subscribers(pk.TopicName)
+	var shared map[string]packets.Subscription // JUNCTION PATCH 15
 	if len(subscribers.Shared) > 0 {
 		subscribers = s.hooks.OnSelectSubscribers(subscribers, pk)
 		if len(subscribers.SharedSelected) == 0 {
 			subscribers.SelectShared()
 		}
+		shared = subscribers.SharedSelected
 		subscribers.MergeSharedSelected()
 	}
 
@@ -1099,11 +1101,24 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 	}
 
 	for id, subs := range subscribers.Subscriptions {
-		if cl, ok := s.Clients.Get(id); ok {
-			_, err := s.publishToClient(cl, subs, pk)
-			if err != nil {
-				s.Log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
+		cl, ok := s.Clients.Get(id)
+		if !ok {
+			// JUNCTION PATCH 15: a member picked for a shared subscription
+			// that has left altogether since.
+			if sel, ok := shared[id]; ok && pk.FixedHeader.Qos > 0 && sel.Qos > 0 {
+				s.hooks.OnSharedUndelivered(nil, sel, pk)
 			}
+			continue
+		}
+		out, err := s.publishToClient(cl, subs, pk)
+		if err != nil {
+			s.Log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
+		}
+		// JUNCTION PATCH 15: the member of a shared subscription was
+		// picked while its connection was open and is closed now; if its
+		// session ends with it, the message must go to another.
+		if sel, ok := shared[id]; ok && errors.Is(err, packets.CodeDisconnect) && out.FixedHeader.Qos > 0 {
+			s.hooks.OnSharedUndelivered(cl, sel, out)
 		}
 	}
 }
@@ -1202,6 +1217,9 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		if sentQuota == 0 && atomic.LoadInt32(&cl.State.Inflight.maximumSendQuota) > 0 {
 			out.Expiry = -1
 			cl.State.Inflight.Set(out)
+			if cl.Closed() { // JUNCTION PATCH 15: parked for a client that is gone
+				return out, packets.CodeDisconnect
+			}
 			return out, nil
 		}
 	}

@@ -1,0 +1,151 @@
+package mqtt
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	mochiauth "github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/junctionmq/junction/bridge"
+)
+
+// recordingSharer serves every group here and records what is handed on.
+type recordingSharer struct {
+	mu   sync.Mutex
+	left []string // group|client|topic|payload
+}
+
+func (*recordingSharer) ShareMQTT(bridge.MQTTMessage) *bridge.Shares { return nil }
+
+func (s *recordingSharer) ShareLeft(group, clientID string, m bridge.MQTTMessage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.left = append(s.left, group+"|"+clientID+"|"+m.Topic+"|"+string(m.Payload))
+}
+
+func (s *recordingSharer) handedOn() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.left...)
+}
+
+// leaveAfterPick runs after the share hook has picked a member: in the
+// instant between the pick and mochi's delivery it ends that member's
+// connection and runs the share hook's OnDisconnect as the member's own
+// goroutine would (and, if gone, removes it from the server), the window
+// in which a publisher and a leaving member used to lose a message
+// between them.
+type leaveAfterPick struct {
+	mochi.HookBase
+	srv   *mochi.Server
+	share *shareHook
+	gone  bool
+}
+
+func (h *leaveAfterPick) ID() string           { return "leave-after-pick" }
+func (h *leaveAfterPick) Provides(b byte) bool { return b == mochi.OnSelectSubscribers }
+
+func (h *leaveAfterPick) OnSelectSubscribers(subs *mochi.Subscribers, _ packets.Packet) *mochi.Subscribers {
+	for id := range subs.SharedSelected {
+		if cl, ok := h.srv.Clients.Get(id); ok {
+			cl.Stop(errors.New("left"))
+			h.share.OnDisconnect(cl, nil, !persistent(cl))
+			if h.gone {
+				h.srv.Clients.Delete(id)
+			}
+		}
+	}
+	return subs
+}
+
+const testGroup = "$share/g/t/#"
+
+// shareServer is a mochi server with the share hook, a second hook that
+// makes the picked member leave, and one member m-a of testGroup.
+func shareServer(t *testing.T, persistentMember, gone bool) (*mochi.Server, *shareHook, *recordingSharer, *mochi.Client) {
+	t.Helper()
+	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
+	rec := &recordingSharer{}
+	sh := &shareHook{sharer: rec, server: srv}
+	for _, h := range []mochi.Hook{new(mochiauth.AllowHook), sh, &leaveAfterPick{srv: srv, share: sh, gone: gone}} {
+		if err := srv.AddHook(h, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c1, c2 := net.Pipe()
+	t.Cleanup(func() { c1.Close(); c2.Close() })
+	cl := srv.NewClient(c1, "tcp", "m-a", false)
+	cl.Properties.ProtocolVersion = 4
+	cl.Properties.Clean = !persistentMember
+	sub := packets.Subscription{Filter: testGroup, Qos: 1}
+	cl.State.Subscriptions.Add(testGroup, sub)
+	srv.Topics.Subscribe(cl.ID, sub)
+	srv.Clients.Add(cl)
+	return srv, sh, rec, cl
+}
+
+// A message picked for a member whose connection ends (and whose session
+// is handed on) before mochi stores it goes to another member, once; a
+// persistent member keeps it for its return.
+func TestSharedMemberLeavingAsPicked(t *testing.T) {
+	for _, tc := range []struct {
+		name                     string
+		persistent, gone         bool
+		disconnectBeforeDelivery bool
+		wantHanded               int
+		wantKept                 int
+	}{
+		{name: "clean member closed after the pick", wantHanded: 1},
+		{name: "clean member gone from the server after the pick", gone: true, wantHanded: 1},
+		{name: "persistent member keeps it for its return", persistent: true, wantKept: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, _, rec, cl := shareServer(t, tc.persistent, tc.gone)
+			if err := srv.Publish("t/1", []byte("m1"), false, 1); err != nil {
+				t.Fatal(err)
+			}
+			got := rec.handedOn()
+			if len(got) != tc.wantHanded {
+				t.Fatalf("handed on %d times (%v), want %d", len(got), got, tc.wantHanded)
+			}
+			if tc.wantHanded > 0 && got[0] != testGroup+"|m-a|t/1|m1" && got[0] != testGroup+"||t/1|m1" {
+				t.Errorf("handed on %q", got[0])
+			}
+			if n := cl.State.Inflight.Len(); n != tc.wantKept {
+				t.Errorf("member's inflight holds %d, want %d", n, tc.wantKept)
+			}
+		})
+	}
+}
+
+// The member's disconnect and the publisher's report of an undelivered
+// message race for the stored message: whichever deletes it hands it on.
+func TestSharedHandOnOnce(t *testing.T) {
+	for _, disconnectFirst := range []bool{true, false} {
+		srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
+		rec := &recordingSharer{}
+		sh := &shareHook{sharer: rec, server: srv}
+		cl := srv.NewClient(nil, "tcp", "m-a", false)
+		cl.Properties.ProtocolVersion = 4
+		cl.Properties.Clean = true
+		cl.State.Subscriptions.Add(testGroup, packets.Subscription{Filter: testGroup, Qos: 1})
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, TopicName: "t/2", PacketID: 7, Payload: []byte("m2")}
+		cl.State.Inflight.Set(pk)
+		sel := packets.Subscription{Filter: testGroup, Qos: 1, ShareName: []string{testGroup}}
+		if disconnectFirst {
+			sh.OnDisconnect(cl, nil, true)
+			sh.OnSharedUndelivered(cl, sel, pk)
+		} else {
+			sh.OnSharedUndelivered(cl, sel, pk)
+			sh.OnDisconnect(cl, nil, true)
+		}
+		if got := rec.handedOn(); len(got) != 1 || got[0] != testGroup+"|m-a|t/2|m2" {
+			t.Errorf("disconnect first %v: handed on %v, want once", disconnectFirst, got)
+		}
+	}
+}
