@@ -172,19 +172,11 @@ func (s *sessionState) init() {
 	s.went = map[string]wentTo{}
 }
 
-// setMovedLocked records mv as the client id's export; an older one is
-// superseded.
-func (s *sessionState) setMovedLocked(id string, mv *movedSession) {
-	s.clearMovedLocked(id, nil)
-	s.moved[id] = mv
-	s.exports[mv.token] = mv
-}
-
-// clearMovedLocked forgets the client id's export (only if it is mv, when
-// mv is not nil); it reports whether it did.
+// clearMovedLocked forgets the client id's export if it is mv; it reports
+// whether it did.
 func (s *sessionState) clearMovedLocked(id string, mv *movedSession) bool {
 	cur := s.moved[id]
-	if cur == nil || mv != nil && cur != mv {
+	if cur == nil || cur != mv {
 		return false
 	}
 	delete(s.moved, id)
@@ -476,7 +468,9 @@ func (h *Hub) exportTo(ms MQTTSessions, id, dest string) (*movedSession, MQTTSes
 	}
 	h.sess.nextReq++
 	mv.token = h.sess.nextReq
-	h.sess.setMovedLocked(id, mv) // before the export: what reaches it from now on is forwarded
+	// Recorded before the export: what reaches it from now on is forwarded.
+	h.sess.moved[id] = mv
+	h.sess.exports[mv.token] = mv
 	h.sess.mu.Unlock()
 	s, ok := ms.ExportSession(id, false)
 	if !ok {
