@@ -146,9 +146,11 @@ func (p *peer) tokenExpired(at time.Time) {
 		return
 	}
 	if err := p.cfg.kill(realm, sid, ErrTokenExpired, "the token this session joined with has expired"); err != nil {
-		// Already gone from nexus: close the connection anyway.
+		// Already gone from nexus: close the connection anyway (on the
+		// timer's goroutine: Close waits for the peer's reader and writer,
+		// which end with the connection).
 		p.log.Debug("ending a session whose token expired", "error", err)
-		go p.Close()
+		p.Close()
 	}
 }
 
