@@ -8,7 +8,14 @@
 // (federate.go, fedrealm.go, through bridge/federation) and to the other
 // protocol on this router (hub.go), mapping its topic once for all of them.
 // What arrives from other routers (FederationHandler) goes to the local
-// engines only. Calls across routers (fedrpc.go), shared subscriptions
+// engines only.
+//
+// Calls are routed by registration: an MQTT call is a publication to
+// "$rpc/..." and goes through Publish; a WAMP CALL goes to its realm's
+// dealer, which picks among the registrations the hub placed there (MQTT
+// callees through rpc.go, other routers' callees through fedrpc.go's
+// proxies where clusterRPC.wanted says, single registrations claimed once
+// cluster-wide by ClaimProcedure). Shared subscriptions across routers
 // (fedshare.go) and MQTT sessions that move between routers (fedsession.go)
 // are the hub's too.
 //
