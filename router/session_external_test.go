@@ -22,10 +22,10 @@ import (
 // device is a 3.1.1 client with a persistent session that records what it
 // gets, across its connections.
 type device struct {
-	t    *testing.T
-	id   string
-	mu   sync.Mutex
-	got  []string
+	t     *testing.T
+	id    string
+	mu    sync.Mutex
+	got   []string
 	more  chan struct{}
 	probe chan struct{} // a probe arrived (see reachableFrom)
 	lost  chan struct{}
