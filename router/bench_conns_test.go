@@ -49,6 +49,8 @@
 //	faults/conn     the server's minor page faults during the burst, per
 //	                connection: memory it touched for the first time (or
 //	                again after returning it to the OS), costly in a VM.
+//	allocs/conn     Go servers only: heap allocations during the burst, per
+//	alloc-B/conn      connection, in objects and bytes.
 //	msg/s           MQTT only: after the N clients are connected, one client
 //	                publishes 10000 QoS 0 messages of 100 bytes that another
 //	                receives, through the loaded server (credit window 256).
@@ -157,6 +159,9 @@ type connsServer struct {
 	// cpuProfile starts (true) or stops (false) the server's CPU profile;
 	// nil when none is asked for.
 	cpuProfile func(start bool)
+	// allocs returns a Go server's heap allocations so far, in objects and
+	// bytes; nil for mosquitto.
+	allocs func() (objects, bytes uint64)
 }
 
 type idleDial func(ctx context.Context, id int, local net.Addr) (io.Closer, error)
@@ -186,6 +191,10 @@ func benchIdle(b *testing.B, srv *connsServer, dial idleDial, publish bool) {
 		srv.cpuProfile(true)
 	}
 	stopPerf := perfRecord(b, srv.pid)
+	var objects0, bytes0 uint64
+	if srv.allocs != nil {
+		objects0, bytes0 = srv.allocs()
+	}
 	cpuServer0, faults0 := readCPU(b, srv.pid)
 	cpuClient0 := selfCPU()
 	b.ResetTimer()
@@ -219,6 +228,11 @@ func benchIdle(b *testing.B, srv *connsServer, dial idleDial, publish bool) {
 	cpuServer, faults = cpuServer-cpuServer0, faults-faults0
 	cpuClient := selfCPU() - cpuClient0
 	stopPerf()
+	var objects, bytes uint64
+	if srv.allocs != nil {
+		objects, bytes = srv.allocs()
+		objects, bytes = objects-objects0, bytes-bytes0
+	}
 	if srv.cpuProfile != nil {
 		srv.cpuProfile(false)
 	}
@@ -229,6 +243,10 @@ func benchIdle(b *testing.B, srv *connsServer, dial idleDial, publish bool) {
 	b.ReportMetric(float64(cpuServer.Microseconds())/float64(n), "server-us/conn")
 	b.ReportMetric(float64(cpuClient.Microseconds())/float64(n), "client-us/conn")
 	b.ReportMetric(float64(faults)/float64(n), "faults/conn")
+	if srv.allocs != nil {
+		b.ReportMetric(float64(objects)/float64(n), "allocs/conn")
+		b.ReportMetric(float64(bytes)/float64(n), "alloc-B/conn")
+	}
 
 	if publish {
 		rate, err := publishThrough(ctx, srv.mqtt)
@@ -459,6 +477,20 @@ func startConnsHelper(b *testing.B, kind string) *connsServer {
 		}
 		return heap, stacks
 	}
+	srv.allocs = func() (uint64, uint64) {
+		if _, err := io.WriteString(stdin, "allocs\n"); err != nil {
+			b.Fatalf("%s helper: %v", kind, err)
+		}
+		line, err := out.ReadString('\n')
+		if err != nil {
+			b.Fatalf("%s helper: %v", kind, err)
+		}
+		var objects, bytes uint64
+		if _, err := fmt.Sscanf(line, "allocs=%d bytes=%d", &objects, &bytes); err != nil {
+			b.Fatalf("%s helper said %q: %v", kind, line, err)
+		}
+		return objects, bytes
+	}
 	if cpuProfileDir != "" && b.N >= 1000 {
 		path := filepath.Join(cpuProfileDir, strings.ReplaceAll(b.Name(), "/", "_")+".cpu.pprof")
 		srv.cpuProfile = func(start bool) {
@@ -595,6 +627,12 @@ func connsServerMain(kind string) int {
 				cpuProfile = nil
 			}
 			fmt.Println("ok")
+			continue
+		}
+		if in.Text() == "allocs" {
+			s := []rtmetrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/heap/allocs:bytes"}}
+			rtmetrics.Read(s)
+			fmt.Printf("allocs=%d bytes=%d\n", s[0].Value.Uint64(), s[1].Value.Uint64())
 			continue
 		}
 		if in.Text() != "settle" {
