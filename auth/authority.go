@@ -49,6 +49,11 @@ type snapshot struct {
 	byAuthID map[string][]*userState // for logins that name no realm
 	jwt      *JWTVerifier            // nil: tokens are refused
 	throttle ThrottleConfig
+	// decoy is a configured user's password hash that an unknown user's
+	// password is checked against (the answer ignored), so that a login
+	// for an unknown user costs what one for a known user costs ("" when
+	// no user has a password: dummyVerify's default cost).
+	decoy string
 }
 
 type userKey struct{ realm, authID string }
@@ -124,14 +129,19 @@ func (a *Authority) Anonymous(realm string) (Identity, error) {
 // the user's hash. realm "" means the user's own realm; an authid defined in
 // several realms then fails. Unknown users take as long as known ones.
 func (a *Authority) Password(realm, authid, password string) (Identity, error) {
-	u, err := a.state.Load().lookupUser(realm, authid)
+	st := a.state.Load()
+	u, err := st.lookupUser(realm, authid)
 	if errors.Is(err, ErrUnknownRealm) {
 		return Identity{}, err
 	}
 	a.hashing <- struct{}{}
 	defer func() { <-a.hashing }()
 	if err != nil || u.password == "" {
-		dummyVerify(password)
+		if st.decoy != "" {
+			_ = verifyPassword(st.decoy, password) // its cost, not its answer
+		} else {
+			dummyVerify(password)
+		}
 		return Identity{}, ErrBadCredentials
 	}
 	if !verifyPassword(u.password, password) {
@@ -323,6 +333,9 @@ func compile(cfg Config) (*snapshot, error) {
 		}
 		s.users[key] = us
 		s.byAuthID[u.AuthID] = append(s.byAuthID[u.AuthID], us)
+		if s.decoy == "" && us.password != "" {
+			s.decoy = us.password
+		}
 	}
 
 	if cfg.JWT != nil {
