@@ -233,8 +233,16 @@ func sharedSubscriptionsAcrossRouters(t *testing.T, bin, url string, env ...stri
 	if per, dups := plain.receivers(all); len(dups) > 0 || per["plain-b"] != len(all) {
 		t.Errorf("ordinary subscriber: %v, duplicates %v", per, dups)
 	}
+	// A phase 1 message m-a had printed but not yet acknowledged when its
+	// connection was cut is handed on too (at least once); any other
+	// duplicate is a fault.
 	if _, dups := col.receivers(p1); len(dups) > 0 {
-		t.Errorf("phase 1: late duplicates: %v", dups)
+		for _, d := range dups {
+			if !strings.Contains(d, "m-a") {
+				t.Errorf("phase 1: a late duplicate not explained by m-a's cut: %s", d)
+			}
+		}
+		t.Logf("phase 1: delivered again after m-a's cut (unacknowledged then): %v", dups)
 	}
 	b.waitMetric("junction_federation_remote_routers", "c gone", func(v float64) bool { return v == 1 })
 }
