@@ -376,7 +376,7 @@ func TestJWTVerifyClaimNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exp := time.Now().Add(time.Minute).Unix()
+	exp := time.Now().Add(time.Hour).Unix()
 	got, err := v.Verify(jwtTestSign(t, jwt.SigningMethodHS256, k.hmac, "", jwt.MapClaims{
 		"sub": "ignored", "role": "ignored", "realm": "ignored",
 		"email": "bob@example.com", "https://junction/role": "user", "tenant": "acme", "exp": exp,
@@ -412,7 +412,7 @@ func TestJWTVerifyJWKSKeyTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := jwt.MapClaims{"sub": "carol", "exp": time.Now().Add(time.Minute).Unix()}
+	c := jwt.MapClaims{"sub": "carol", "exp": time.Now().Add(time.Hour).Unix()}
 	tests := []struct {
 		name   string
 		method jwt.SigningMethod
