@@ -48,8 +48,8 @@ func (e *throttleEntry) expired(now time.Time, cfg ThrottleConfig) bool {
 // usually gets.
 func (a *Authority) Throttled(remote string) bool {
 	cfg := a.state.Load().throttle
-	if cfg.MaxFailures <= 0 {
-		return false
+	if cfg.MaxFailures <= 0 || a.throttle.empty() {
+		return false // no failure remembered: no key to work out (every login asks)
 	}
 	return a.throttle.blocked(throttleKey(remote), a.now(), cfg)
 }
@@ -66,7 +66,17 @@ func (a *Authority) LoginFailed(remote string) {
 
 // LoginSucceeded clears remote's count of failures. A block in force stays.
 func (a *Authority) LoginSucceeded(remote string) {
+	if a.throttle.empty() {
+		return
+	}
 	a.throttle.succeeded(throttleKey(remote), a.now())
+}
+
+// empty reports whether no address is remembered.
+func (t *throttle) empty() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.entries) == 0
 }
 
 func (t *throttle) blocked(key string, now time.Time, cfg ThrottleConfig) bool {

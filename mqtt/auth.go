@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -210,7 +211,9 @@ func (h *authHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 	h.mu.Lock()
 	h.sessions[cl.ID] = s // a new connection with the same client id takes the session over
 	h.mu.Unlock()
-	h.log.Debug("MQTT client authenticated", "client", cl.ID, "authid", id.AuthID, "role", id.Role, "realm", id.Realm, "method", method)
+	if h.log.Enabled(context.Background(), slog.LevelDebug) { // its arguments cost allocations even when not logged
+		h.log.Debug("MQTT client authenticated", "client", cl.ID, "authid", id.AuthID, "role", id.Role, "realm", id.Realm, "method", method)
+	}
 	if q != nil {
 		q.identify(cl.ID, id.AuthID)
 	}

@@ -51,11 +51,13 @@ type queuedConn struct {
 
 	// raw, for plain sockets, lets Write try one non-blocking write(2)
 	// itself when nothing is queued: the common case then costs no handoff
-	// to the writer goroutine. nil for TLS and WebSocket.
-	raw syscall.RawConn
+	// to the writer goroutine. nil for TLS and WebSocket. rawWrite is its
+	// callback, made once (a closure per write would be an allocation).
+	raw      syscall.RawConn
+	rawWrite rawWriter
 
 	info   auth.ConnInfo // set before the connection is handed to mochi
-	remote net.Addr      // the client's address when it is not the socket's peer's; else nil
+	remote net.Addr      // the client's address (info.Remote); nil: the socket's peer's
 
 	// How it ended, for the one line that says so (Server.logEnd): set by
 	// the hooks, read once mochi is done.
@@ -121,6 +123,7 @@ func newQueuedConn(c net.Conn, limit int, writeTimeout time.Duration, onEvict fu
 	if sc, ok := c.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			q.raw = raw
+			q.rawWrite.fn = q.rawWrite.write
 		}
 	}
 	return q
@@ -147,7 +150,7 @@ func (q *queuedConn) Write(p []byte) (int, error) {
 	n := len(p)
 	if q.raw != nil && len(q.buf) == 0 && !q.writing {
 		// Nothing ahead of p: write what the socket takes now, queue the rest.
-		p = p[tryWrite(q.raw, p):]
+		p = p[q.rawWrite.try(q.raw, p):]
 		if len(p) == 0 {
 			q.mu.Unlock()
 			return n, nil

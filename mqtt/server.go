@@ -259,15 +259,12 @@ func (s *Server) ServeConn(c net.Conn, transport string, info auth.ConnInfo) {
 	if info.Remote == "" {
 		info.Remote = c.RemoteAddr().String()
 	}
-	remote := info.Remote
-	q := newQueuedConn(c, s.cfg.WriteBuffer, s.cfg.WriteTimeout, func(reason string) {
-		s.cfg.Metrics.Evicted(reason)
-	})
+	q := newQueuedConn(c, s.cfg.WriteBuffer, s.cfg.WriteTimeout, s.cfg.Metrics.Evicted)
 	q.info = info
-	if remote != c.RemoteAddr().String() {
-		// The client's address (from X-Forwarded-For): what mochi files it under.
-		q.remote = remoteAddr(remote)
-	}
+	// The client's address, the peer's or one from X-Forwarded-For or a
+	// PROXY header: what mochi files it under. As a string, which the
+	// caller has made already: mochi need not format the peer's again.
+	q.remote = remoteAddr(info.Remote)
 	s.track(q)
 	defer s.untrack(q)
 	_ = c.SetReadDeadline(time.Now().Add(s.cfg.ConnectTimeout)) // mochi sets none before CONNECT

@@ -4,6 +4,9 @@ package mqtt
 
 import "syscall"
 
-// tryWrite is the direct-write fast path, unix only; elsewhere every write
+// rawWriter is the direct-write fast path, unix only; elsewhere every write
 // goes through the writer goroutine.
-func tryWrite(syscall.RawConn, []byte) int { return 0 }
+type rawWriter struct{ fn func(fd uintptr) bool }
+
+func (w *rawWriter) try(syscall.RawConn, []byte) int { return 0 }
+func (w *rawWriter) write(uintptr) bool              { return true }

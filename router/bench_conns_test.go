@@ -10,7 +10,11 @@
 // in a process of its own, so that its resident memory (VmRSS in
 // /proc/<pid>/status) is its own and nothing else's:
 //
-//	mosquitto/mqtt-tcp   the real mosquitto binary (Debian package)
+//	mosquitto/mqtt-tcp   the real mosquitto binary (Debian package), its
+//	                       default configuration
+//	go/mqtt-tcp          the least a Go server does: a goroutine per
+//	                       connection that reads CONNECT, writes CONNACK and
+//	                       reads on; the floor under the Go servers' figures
 //	mochi/mqtt-tcp       bare mochi: mochi.New with default options, allow-all
 //	mochi/mqtt-ws          auth, its own TCP and WebSocket listeners
 //	junction/mqtt-tcp    Junction with its default config (limits.max_connections
@@ -36,9 +40,27 @@
 //	stack-KiB/conn  goroutine stacks per connection.
 //	conns/s         connections opened per second, 64 clients connecting at
 //	                a time (ns/op is its inverse).
+//	server-us/conn  CPU time (user + system, /proc/<pid>/stat) the server
+//	                process spent during the connect burst, per connection.
+//	client-us/conn  the same for the benchmark process, whose clients are
+//	                alike for every server. Client and server share the
+//	                machine's cores: on a small machine the accept rate
+//	                follows the sum of the two.
+//	faults/conn     the server's minor page faults during the burst, per
+//	                connection: memory it touched for the first time (or
+//	                again after returning it to the OS), costly in a VM.
+//	allocs/conn     Go servers only: heap allocations during the burst, per
+//	alloc-B/conn      connection, in objects and bytes.
 //	msg/s           MQTT only: after the N clients are connected, one client
 //	                publishes 10000 QoS 0 messages of 100 bytes that another
 //	                receives, through the loaded server (credit window 256).
+//
+// JUNCTION_CONNS_CPUPROFILE=dir writes a CPU profile of each Go server,
+// covering its connect burst only, to dir/<benchmark name>.cpu.pprof
+// (JUNCTION_CONNS_HEAPPROFILE=dir: heap profiles after the burst). For
+// mosquitto too: JUNCTION_CONNS_PERF=dir runs perf record -g on each server
+// process (mosquitto included) for its connect burst, to
+// dir/<benchmark name>.perf.data, kernel time included.
 //
 // Beyond about 28000 connections one source address runs out of ports: the
 // clients spread over 127.0.0.1, 127.0.0.2, ... (Linux routes all of
@@ -96,6 +118,10 @@ func BenchmarkIdleConnections(b *testing.B) {
 		srv := startMosquitto(b)
 		benchIdle(b, srv, dialMQTTTCP(srv.mqtt), true)
 	})
+	b.Run("go/mqtt-tcp", func(b *testing.B) {
+		srv := startConnsHelper(b, "go")
+		benchIdle(b, srv, dialMQTTTCP(srv.mqtt), false)
+	})
 	b.Run("mochi/mqtt-tcp", func(b *testing.B) {
 		srv := startConnsHelper(b, "mochi")
 		benchIdle(b, srv, dialMQTTTCP(srv.mqtt), true)
@@ -130,6 +156,12 @@ type connsServer struct {
 	// settle makes a Go server collect garbage and return it to the OS, and
 	// returns its heap and stack bytes; nil for mosquitto.
 	settle func() (heap, stacks uint64)
+	// cpuProfile starts (true) or stops (false) the server's CPU profile;
+	// nil when none is asked for.
+	cpuProfile func(start bool)
+	// allocs returns a Go server's heap allocations so far, in objects and
+	// bytes; nil for mosquitto.
+	allocs func() (objects, bytes uint64)
 }
 
 type idleDial func(ctx context.Context, id int, local net.Addr) (io.Closer, error)
@@ -155,6 +187,16 @@ func benchIdle(b *testing.B, srv *connsServer, dial idleDial, publish bool) {
 	var next atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
+	if srv.cpuProfile != nil {
+		srv.cpuProfile(true)
+	}
+	stopPerf := perfRecord(b, srv.pid)
+	var objects0, bytes0 uint64
+	if srv.allocs != nil {
+		objects0, bytes0 = srv.allocs()
+	}
+	cpuServer0, faults0 := readCPU(b, srv.pid)
+	cpuClient0 := selfCPU()
 	b.ResetTimer()
 	start := time.Now()
 	for range min(connsParallel, n) {
@@ -182,10 +224,29 @@ func benchIdle(b *testing.B, srv *connsServer, dial idleDial, publish bool) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
+	cpuServer, faults := readCPU(b, srv.pid)
+	cpuServer, faults = cpuServer-cpuServer0, faults-faults0
+	cpuClient := selfCPU() - cpuClient0
+	stopPerf()
+	var objects, bytes uint64
+	if srv.allocs != nil {
+		objects, bytes = srv.allocs()
+		objects, bytes = objects-objects0, bytes-bytes0
+	}
+	if srv.cpuProfile != nil {
+		srv.cpuProfile(false)
+	}
 	if err, _ := firstErr.Load().(error); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "conns/s")
+	b.ReportMetric(float64(cpuServer.Microseconds())/float64(n), "server-us/conn")
+	b.ReportMetric(float64(cpuClient.Microseconds())/float64(n), "client-us/conn")
+	b.ReportMetric(float64(faults)/float64(n), "faults/conn")
+	if srv.allocs != nil {
+		b.ReportMetric(float64(objects)/float64(n), "allocs/conn")
+		b.ReportMetric(float64(bytes)/float64(n), "alloc-B/conn")
+	}
 
 	if publish {
 		rate, err := publishThrough(ctx, srv.mqtt)
@@ -229,6 +290,61 @@ func readRSS(b *testing.B, pid int) uint64 {
 	return 0
 }
 
+// perfRecord starts perf record on a server process when JUNCTION_CONNS_PERF
+// names a directory, and returns what stops it.
+func perfRecord(b *testing.B, pid int) (stop func()) {
+	dir := os.Getenv("JUNCTION_CONNS_PERF")
+	if dir == "" || b.N < 1000 {
+		return func() {}
+	}
+	path := filepath.Join(dir, strings.ReplaceAll(b.Name(), "/", "_")+".perf.data")
+	cmd := exec.Command("perf", "record", "-g", "-F", "1999", "-p", strconv.Itoa(pid), "-o", path)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("perf: %v", err)
+	}
+	// perf attaches within a moment; the burst must not begin before.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+			break
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	return func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		b.Logf("perf data: %s", path)
+	}
+}
+
+// readCPU returns the CPU time, user and system, a process has used (ticks
+// of 10 ms: USER_HZ is 100 on Linux, so a burst of a second or more is
+// measured within about 1%) and its minor page faults.
+func readCPU(b *testing.B, pid int) (time.Duration, int64) {
+	b.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatalf("reading the server's CPU time: %v", err)
+	}
+	// The command name, in parentheses, may hold spaces: fields start after it.
+	_, rest, _ := strings.Cut(string(data), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		b.Fatalf("/proc/%d/stat: %q", pid, data)
+	}
+	minflt, _ := strconv.ParseInt(f[7], 10, 64)
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond, minflt
+}
+
+// selfCPU returns the CPU time, user and system, of this process.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func raiseFileLimit(b *testing.B) {
 	var l syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
@@ -261,7 +377,11 @@ func startMosquitto(b *testing.B) *connsServer {
 	}
 	port := freePort(b)
 	conf := filepath.Join(b.TempDir(), "mosquitto.conf")
-	body := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nmax_connections -1\npersistence false\nlog_type none\n", port)
+	// mosquitto's defaults but for what a listener on a port of ours
+	// needs: since 2.0 a configured listener refuses anonymous clients
+	// unless told otherwise. Its log (defaults: error, warning, notice,
+	// information, to stderr: two lines per connect) goes to /dev/null.
+	body := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\n", port)
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		b.Fatal(err)
 	}
@@ -309,6 +429,7 @@ func startConnsHelper(b *testing.B, kind string) *connsServer {
 	if dir := os.Getenv("JUNCTION_CONNS_HEAPPROFILE"); dir != "" && b.N >= 1000 {
 		cmd.Env = append(cmd.Env, "JUNCTION_CONNS_PROFILE_TO="+filepath.Join(dir, strings.ReplaceAll(b.Name(), "/", "_")+".pprof"))
 	}
+	cpuProfileDir := os.Getenv("JUNCTION_CONNS_CPUPROFILE")
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -355,6 +476,38 @@ func startConnsHelper(b *testing.B, kind string) *connsServer {
 			b.Fatalf("%s helper said %q: %v", kind, line, err)
 		}
 		return heap, stacks
+	}
+	srv.allocs = func() (uint64, uint64) {
+		if _, err := io.WriteString(stdin, "allocs\n"); err != nil {
+			b.Fatalf("%s helper: %v", kind, err)
+		}
+		line, err := out.ReadString('\n')
+		if err != nil {
+			b.Fatalf("%s helper: %v", kind, err)
+		}
+		var objects, bytes uint64
+		if _, err := fmt.Sscanf(line, "allocs=%d bytes=%d", &objects, &bytes); err != nil {
+			b.Fatalf("%s helper said %q: %v", kind, line, err)
+		}
+		return objects, bytes
+	}
+	if cpuProfileDir != "" && b.N >= 1000 {
+		path := filepath.Join(cpuProfileDir, strings.ReplaceAll(b.Name(), "/", "_")+".cpu.pprof")
+		srv.cpuProfile = func(start bool) {
+			cmd := "cpuprofile-stop\n"
+			if start {
+				cmd = "cpuprofile-start " + path + "\n"
+			}
+			if _, err := io.WriteString(stdin, cmd); err != nil {
+				b.Fatalf("%s helper: %v", kind, err)
+			}
+			if line, err := out.ReadString('\n'); err != nil || line != "ok\n" {
+				b.Fatalf("%s helper: CPU profile: %q %v", kind, line, err)
+			}
+			if !start {
+				b.Logf("CPU profile: %s", path)
+			}
+		}
 	}
 	return srv
 }
@@ -407,6 +560,23 @@ func connsServerMain(kind string) int {
 		}
 		mqttAddr, wsURL = tcp.Address(), "ws://"+wsAddr+"/"
 		stop = func() { _ = s.Close() }
+	case "go":
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "go:", err)
+			return 1
+		}
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go serveMinimalMQTT(c)
+			}
+		}()
+		mqttAddr = ln.Addr().String()
+		stop = func() { _ = ln.Close() }
 	case "nexus":
 		nr, err := nxrouter.NewRouter(&nxrouter.Config{
 			RealmConfigs: []*nxrouter.RealmConfig{{URI: connsHelloRealm, AnonymousAuth: true, AllowDisclose: true}},
@@ -433,7 +603,38 @@ func connsServerMain(kind string) int {
 	fmt.Printf("mqtt=%s ws=%s\n", mqttAddr, wsURL)
 	in := bufio.NewScanner(os.Stdin)
 	settled := 0
+	var cpuProfile *os.File
 	for in.Scan() {
+		if path, ok := strings.CutPrefix(in.Text(), "cpuprofile-start "); ok {
+			f, err := os.Create(path)
+			if err == nil {
+				if err = pprof.StartCPUProfile(f); err != nil {
+					_ = f.Close()
+				}
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "CPU profile:", err)
+				return 1
+			}
+			cpuProfile = f
+			fmt.Println("ok")
+			continue
+		}
+		if in.Text() == "cpuprofile-stop" {
+			if cpuProfile != nil {
+				pprof.StopCPUProfile()
+				_ = cpuProfile.Close()
+				cpuProfile = nil
+			}
+			fmt.Println("ok")
+			continue
+		}
+		if in.Text() == "allocs" {
+			s := []rtmetrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/heap/allocs:bytes"}}
+			rtmetrics.Read(s)
+			fmt.Printf("allocs=%d bytes=%d\n", s[0].Value.Uint64(), s[1].Value.Uint64())
+			continue
+		}
 		if in.Text() != "settle" {
 			continue
 		}
@@ -453,6 +654,26 @@ func connsServerMain(kind string) int {
 	}
 	stop()
 	return 0
+}
+
+// serveMinimalMQTT is the least a Go server does for an MQTT client: one
+// goroutine that reads a CONNECT, answers CONNACK and reads until the
+// connection ends.
+func serveMinimalMQTT(c net.Conn) {
+	defer c.Close()
+	r := bufio.NewReaderSize(c, 16)
+	h, _, err := readMQTTPacket(r)
+	if err != nil || h != 0x10 {
+		return
+	}
+	if _, err := c.Write([]byte{0x20, 2, 0, 0}); err != nil {
+		return
+	}
+	for {
+		if _, _, err := readMQTTPacket(r); err != nil {
+			return
+		}
+	}
 }
 
 // --- clients ---------------------------------------------------------------

@@ -1,7 +1,9 @@
 package router
 
 import (
+	"maps"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +33,11 @@ type metrics struct {
 	deflate          *prometheus.CounterVec // protocol
 	disconnects      *prometheus.CounterVec // protocol, reason
 	lifetime         *prometheus.HistogramVec
+
+	// The series every connection counts in, looked up once per label values.
+	connSeries     seriesCache[connSeries]          // protocol, transport
+	endSeries      seriesCache[prometheus.Counter]  // protocol, reason
+	lifetimeSeries seriesCache[prometheus.Observer] // protocol
 
 	fedUp, fedNodes, fedRoutes, fedSpool, fedSpoolBytes prometheus.Gauge
 	fedSent, fedReceived, fedDuplicates, fedResent      prometheus.Counter
@@ -241,15 +248,66 @@ var DisconnectReasons = []string{
 
 // ended counts a connection's end.
 func (m *metrics) ended(protocol, reason string, d time.Duration) {
-	m.disconnects.WithLabelValues(protocol, reason).Inc()
-	m.lifetime.WithLabelValues(protocol).Observe(d.Seconds())
+	m.endSeries.get(protocol, reason, func() prometheus.Counter {
+		return m.disconnects.WithLabelValues(protocol, reason)
+	}).Inc()
+	m.lifetimeSeries.get(protocol, "", func() prometheus.Observer {
+		return m.lifetime.WithLabelValues(protocol)
+	}).Observe(d.Seconds())
 }
 
+// connSeries are a protocol and transport's connection metrics.
+type connSeries struct {
+	total prometheus.Counter
+	open  prometheus.Gauge
+	dec   func() // open.Dec, made once
+}
+
+// connected counts a connection and returns what counts its end.
 func (m *metrics) connected(protocol, transport string) func() {
-	m.connectionsTotal.WithLabelValues(protocol, transport).Inc()
-	g := m.connections.WithLabelValues(protocol, transport)
-	g.Inc()
-	return g.Dec
+	s := m.connSeries.get(protocol, transport, func() connSeries {
+		g := m.connections.WithLabelValues(protocol, transport)
+		return connSeries{total: m.connectionsTotal.WithLabelValues(protocol, transport), open: g, dec: g.Dec}
+	})
+	s.total.Inc()
+	s.open.Inc()
+	return s.dec
+}
+
+// seriesCache keeps the series of a metric vector by their label values
+// (one or two) once looked up, so that what every connection counts costs a
+// map lookup, not the vector's validation and hashing of its labels, nor an
+// allocation. A series still appears on its first use, as with
+// WithLabelValues. The label values come from small fixed sets.
+type seriesCache[T any] struct {
+	m  atomic.Pointer[map[[2]string]T] // copied on write
+	mu sync.Mutex                      // writers
+}
+
+// get returns the series for labels a and b, made by lookup the first time.
+func (c *seriesCache[T]) get(a, b string, lookup func() T) T {
+	key := [2]string{a, b}
+	if m := c.m.Load(); m != nil {
+		if v, ok := (*m)[key]; ok {
+			return v
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.m.Load()
+	if old != nil {
+		if v, ok := (*old)[key]; ok {
+			return v
+		}
+	}
+	v := lookup()
+	m := make(map[[2]string]T, 1)
+	if old != nil {
+		maps.Copy(m, *old)
+	}
+	m[key] = v
+	c.m.Store(&m)
+	return v
 }
 
 // bridgeMetrics is the hub's view of the metrics.

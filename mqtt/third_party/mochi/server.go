@@ -144,6 +144,7 @@ type Server struct {
 	Log          *slog.Logger         // minimal no-alloc logger
 	hooks        *Hooks               // hooks contains hooks for extra functionality such as auth and persistent storage
 	inlineClient *Client              // inlineClient is a special client used for inline subscriptions and inline Publish
+	handshakes   chan handshake       // JUNCTION PATCH: to an idle handshake worker (see establish)
 }
 
 // loop contains interval tickers for the system events loop.
@@ -174,10 +175,11 @@ func New(opts *Options) *Server {
 	opts.ensureDefaults()
 
 	s := &Server{
-		done:      make(chan bool),
-		Clients:   NewClients(),
-		Topics:    NewTopicsIndex(),
-		Listeners: listeners.New(),
+		handshakes: make(chan handshake), // JUNCTION PATCH
+		done:       make(chan bool),
+		Clients:    NewClients(),
+		Topics:     NewTopicsIndex(),
+		Listeners:  listeners.New(),
 		loop: &loop{
 			sysTopics:      time.NewTicker(time.Second * time.Duration(opts.SysTopicResendInterval)),
 			clientExpiry:   time.NewTicker(time.Second),
@@ -414,9 +416,9 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 	// JUNCTION PATCH: the CONNECT handshake runs in a function of its own
 	// (establishClient), so that its large frame (several packets.Packet
 	// values, about 3 KiB) is not on the goroutine's stack while the
-	// connection waits for its next packet: an idle client's stack can then
-	// shrink to 8 KiB instead of staying at 16 KiB.
-	counted, err := s.establishClient(cl, listener)
+	// connection waits for its next packet, and on a handshake worker's
+	// goroutine, not this one (see establish).
+	counted, err := s.establish(cl, listener)
 	if counted {
 		defer atomic.AddInt64(&s.Info.ClientsConnected, -1)
 	}
@@ -443,6 +445,64 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 	}
 
 	return err
+}
+
+// handshake is a connection whose CONNECT a handshake worker is to read
+// and answer (JUNCTION PATCH, see establish).
+type handshake struct {
+	cl       *Client
+	listener string
+	done     chan established
+}
+
+// established is what establishClient returned, from the worker that ran it.
+type established struct {
+	counted bool
+	err     error
+}
+
+// handshakeIdle is how long a handshake worker waits for another handshake
+// before it ends.
+const handshakeIdle = 10 * time.Second
+
+// establish runs establishClient on a handshake worker and waits for it
+// (JUNCTION PATCH). The handshake's frames, packets.Packet values passed by
+// value through the hooks, take a stack to 16 KiB. On the connection's own
+// goroutine that stack stayed, fresh memory for every new connection, until
+// a GC shrank it to the 8 KiB the idle read loop then kept: a burst of
+// connects went into stack growth, page faults and stack copies. A worker's
+// stack is grown once and serves one handshake after another; the
+// connection's goroutine stays within the 4 KiB its read loop needs. An idle
+// worker takes the handshake, or a new worker starts for it, so a client
+// slow to send its CONNECT holds up no other; workers end after
+// handshakeIdle without work.
+func (s *Server) establish(cl *Client, listener string) (counted bool, err error) {
+	h := handshake{cl: cl, listener: listener, done: make(chan established, 1)}
+	select {
+	case s.handshakes <- h:
+	default:
+		go s.handshakeWorker(h)
+	}
+	e := <-h.done
+	return e.counted, e.err
+}
+
+// handshakeWorker runs handshakes until none comes for handshakeIdle.
+func (s *Server) handshakeWorker(h handshake) {
+	idle := time.NewTimer(handshakeIdle)
+	defer idle.Stop()
+	for {
+		counted, err := s.establishClient(h.cl, h.listener)
+		h.done <- established{counted, err}
+		idle.Reset(handshakeIdle)
+		select {
+		case h = <-s.handshakes:
+		case <-idle.C:
+			return
+		case <-s.done:
+			return
+		}
+	}
 }
 
 // establishClient reads and answers a client's CONNECT (JUNCTION PATCH: split
