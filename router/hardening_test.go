@@ -371,6 +371,35 @@ func TestConnectTimeout(t *testing.T) {
 	})
 }
 
+// TestSlowHandshakesHoldUpNoOther: clients that connect and send nothing,
+// or half a CONNECT, hold their handshakes open until connect_timeout;
+// meanwhile the next client's handshake is answered at once (mochi patch
+// 17 runs handshakes on workers, a new one whenever none is idle).
+func TestSlowHandshakesHoldUpNoOther(t *testing.T) {
+	r := startRouter(t, func(c *Config) { c.Limits.ConnectTimeout = Duration(30 * time.Second) })
+	for i := range 20 {
+		conn, err := net.Dial("tcp", mqttAddr(r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		if i%2 == 1 {
+			// A CONNECT's fixed header promising 30 bytes, and 2 of them.
+			if _, err := conn.Write([]byte{0x10, 30, 0, 4}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // the slow ones are in their handshakes
+	for i := range 3 {
+		start := time.Now()
+		rawMQTTConnect(t, mqttAddr(r), fmt.Sprintf("prompt-%d", i))
+		if d := time.Since(start); d > 3*time.Second {
+			t.Fatalf("CONNACK after %v behind slow handshakes", d)
+		}
+	}
+}
+
 func TestMaxConnections(t *testing.T) {
 	r := startRouter(t, func(c *Config) { c.Limits.MaxConnections = 2 })
 	connectV5(t, "mqtt://"+mqttAddr(r), "one", nil)

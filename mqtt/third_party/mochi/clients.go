@@ -88,6 +88,16 @@ func (cl *Clients) Delete(id string) {
 	delete(cl.internal, id)
 }
 
+// DeleteIf removes a client from the internal map if it is still the one
+// filed under its id (JUNCTION PATCH: not a newer client of the same id).
+func (cl *Clients) DeleteIf(c *Client) {
+	cl.Lock()
+	defer cl.Unlock()
+	if cl.internal[c.ID] == c {
+		delete(cl.internal, c.ID)
+	}
+}
+
 // GetByListener returns clients matching a listener id.
 func (cl *Clients) GetByListener(id string) []*Client {
 	cl.RLock()
@@ -158,6 +168,11 @@ type ClientState struct {
 	// drained says they were (publishToClient then delivers to the new one).
 	takeover sync.Mutex
 	drained  bool
+	// JUNCTION PATCH: ending is held while the session ends (attachClient)
+	// and while a new connection takes it over (inheritClientSession);
+	// ended says the session ended and left Clients.
+	ending sync.Mutex
+	ended  bool
 	// JUNCTION PATCH: connacked is closed once CONNACK (and the resent
 	// inflight messages) are written: WriteLoop writes nothing before.
 	connacked       chan struct{}

@@ -438,11 +438,19 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 	expire := (cl.Properties.ProtocolVersion == 5 && cl.Properties.Props.SessionExpiryInterval == 0) || (cl.Properties.ProtocolVersion < 5 && cl.Properties.Clean)
 	s.hooks.OnDisconnect(cl, err, expire)
 
+	// JUNCTION PATCH: the session's end and a new connection's takeover of
+	// its client id exclude each other (State.ending); upstream could check
+	// IsTakenOver here, let the new client take over and add itself, and
+	// then delete the new client from Clients (it received nothing more)
+	// and its subscriptions.
+	cl.State.ending.Lock()
 	if expire && !cl.IsTakenOver() {
 		cl.ClearInflights()
 		s.UnsubscribeClient(cl)
-		s.Clients.Delete(cl.ID) // [MQTT-4.1.0-2] ![MQTT-3.1.2-23]
+		s.Clients.DeleteIf(cl) // [MQTT-4.1.0-2] ![MQTT-3.1.2-23]
+		cl.State.ended = true
 	}
+	cl.State.ending.Unlock()
 
 	return err
 }
@@ -652,7 +660,19 @@ func (s *Server) validateConnect(cl *Client, pk packets.Packet) packets.Code {
 // here, and a message published to it between the copy and the new
 // client's entry in s.Clients was lost.
 func (s *Server) inheritClientSession(pk packets.Packet, cl *Client) (bool, *Client, map[uint16]bool) {
-	if existing, ok := s.Clients.Get(cl.ID); ok {
+	existing, ok := s.Clients.Get(cl.ID)
+	if ok {
+		// JUNCTION PATCH: not while the existing client's session ends (see
+		// attachClient); a session that has ended is no longer there to take.
+		existing.State.ending.Lock()
+		if existing.State.ended {
+			ok = false
+			existing.State.ending.Unlock()
+		} else {
+			defer existing.State.ending.Unlock()
+		}
+	}
+	if ok {
 		_ = s.DisconnectClient(existing, packets.ErrSessionTakenOver)                                   // [MQTT-3.1.4-3]
 		if pk.Connect.Clean || (existing.Properties.Clean && existing.Properties.ProtocolVersion < 5) { // [MQTT-3.1.2-4] [MQTT-3.1.4-4]
 			s.UnsubscribeClient(existing)
@@ -1900,7 +1920,7 @@ func (s *Server) loadRetained(v []storage.Message) {
 // clearExpiredClients deletes all clients which have been disconnected for longer
 // than their given expiry intervals.
 func (s *Server) clearExpiredClients(dt int64) {
-	for id, client := range s.Clients.GetAll() {
+	for _, client := range s.Clients.GetAll() {
 		disconnected := client.StopTime()
 		if disconnected == 0 {
 			continue
@@ -1913,7 +1933,7 @@ func (s *Server) clearExpiredClients(dt int64) {
 
 		if disconnected+int64(expire) < dt {
 			s.hooks.OnClientExpired(client)
-			s.Clients.Delete(id) // [MQTT-4.1.0-2]
+			s.Clients.DeleteIf(client) // [MQTT-4.1.0-2] JUNCTION PATCH: not a new client of the same id
 		}
 	}
 }
