@@ -73,12 +73,18 @@ func (o subscriptionObserver) Created(uri nxwamp.URI, match string) {
 	o.bridge.Subscribed(topic.Pattern{URI: string(uri), Match: topic.Match(match)})
 }
 
-func (o subscriptionObserver) Subscribed(sess *nxwamp.Session, subID nxwamp.ID, uri nxwamp.URI, match string, opts nxwamp.Dict) {
+func (o subscriptionObserver) Subscribed(sess *nxwamp.Session, subID nxwamp.ID, uri nxwamp.URI, match string, opts nxwamp.Dict) []nxwamp.Message {
 	p := topic.Pattern{URI: string(uri), Match: topic.Match(match)}
 	if get, _ := opts[optGetRetained].(bool); !get || sess.IsLocal() {
-		return
+		return nil
 	}
 	events := o.bridge.Retained(p)
+	if len(events) == 0 {
+		return nil
+	}
+	// nexus queues these right after SUBSCRIBED, as one batch (nexus patch
+	// 13): nothing else the subscriber is sent comes between.
+	msgs := make([]nxwamp.Message, 0, len(events))
 	for _, ev := range events {
 		details := nxwamp.Dict{"retained": true}
 		if match != "" && match != nxwamp.MatchExact {
@@ -86,21 +92,16 @@ func (o subscriptionObserver) Subscribed(sess *nxwamp.Session, subID nxwamp.ID, 
 		}
 		args, _ := wampBinary(ev.Args).(nxwamp.List)
 		kwargs, _ := wampBinary(ev.Kwargs).(nxwamp.Dict)
-		msg := &nxwamp.Event{
+		msgs = append(msgs, &nxwamp.Event{
 			Subscription: subID,
 			Publication:  nxwamp.GlobalID(),
 			Details:      details,
 			Arguments:    args,
 			ArgumentsKw:  kwargs,
-		}
-		// As nexus sends: never blocking. A full queue evicts the session.
-		if !nxwamp.TrySend(sess, msg) {
-			o.log.Warn("retained event dropped: subscriber's queue is full", "session", uint64(sess.ID), "uri", ev.URI)
-		}
+		})
 	}
-	if len(events) > 0 {
-		o.log.Debug("sent retained events", "session", uint64(sess.ID), "uri", string(uri), "match", match, "events", len(events))
-	}
+	o.log.Debug("sending retained events", "session", uint64(sess.ID), "uri", string(uri), "match", match, "events", len(events))
+	return msgs
 }
 
 func (o subscriptionObserver) Deleted(uri nxwamp.URI, match string) {

@@ -208,6 +208,28 @@ func (p *peer) TrySend(msg nxwamp.Message) bool {
 	return true
 }
 
+// TrySendAll implements nexus' wamp.BatchTrySender: msgs are queued
+// together, with nothing between them (SUBSCRIBED and the retained events
+// of get_retained), or, past the queue's bound, the client is evicted as
+// TrySend does.
+func (p *peer) TrySendAll(msgs []nxwamp.Message) bool {
+	p.mu.Lock()
+	if p.dead {
+		p.mu.Unlock()
+		return false
+	}
+	if len(p.q)+len(msgs) > p.cfg.queueSize {
+		p.mu.Unlock()
+		p.cfg.metrics.Dropped()
+		p.evict()
+		return false
+	}
+	p.q = append(p.q, msgs...)
+	p.startWriterLocked()
+	p.mu.Unlock()
+	return true
+}
+
 // Send implements wamp.Peer for senders that do not know TrySend (nexus
 // sends through TrySend, patch 11): a channel whose messages are handed to
 // TrySend, made on first use.

@@ -32,7 +32,9 @@ func (o realmObserver) Created(uri nxwamp.URI, match string) {
 	o.fed.RealmSubscribed(o.realm, topic.Pattern{URI: string(uri), Match: topic.Match(match)})
 }
 
-func (o realmObserver) Subscribed(*nxwamp.Session, nxwamp.ID, nxwamp.URI, string, nxwamp.Dict) {}
+func (o realmObserver) Subscribed(*nxwamp.Session, nxwamp.ID, nxwamp.URI, string, nxwamp.Dict) []nxwamp.Message {
+	return nil
+}
 
 func (o realmObserver) Deleted(uri nxwamp.URI, match string) {
 	o.fed.RealmUnsubscribed(o.realm, topic.Pattern{URI: string(uri), Match: topic.Match(match)})

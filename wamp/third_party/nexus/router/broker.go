@@ -106,8 +106,11 @@ type SubscriptionObserver interface {
 	// subscriber, before SUBSCRIBED is queued: by the time the client
 	// knows it is subscribed, the observer knows too.
 	Created(topic wamp.URI, match string)
-	// Subscribed is called after SUBSCRIBED was queued for subscriber.
-	Subscribed(subscriber *wamp.Session, subscription wamp.ID, topic wamp.URI, match string, options wamp.Dict)
+	// Subscribed is called when subscriber is subscribed, before SUBSCRIBED
+	// is queued for it; the messages it returns (events for the new
+	// subscription) are queued right after SUBSCRIBED, with nothing
+	// between them (JUNCTION PATCH 13).
+	Subscribed(subscriber *wamp.Session, subscription wamp.ID, topic wamp.URI, match string, options wamp.Dict) []wamp.Message
 	// Deleted is called when the last subscriber of (topic, match) is gone.
 	Deleted(topic wamp.URI, match string)
 }
@@ -496,10 +499,17 @@ func (b *broker) syncSubscribe(subscriber *wamp.Session, msg *wamp.Subscribe, ma
 	if b.observer != nil && !existingSub { // JUNCTION PATCH
 		b.observer.Created(sub.topic, sub.match)
 	}
-	// Tell sender the new subscription ID.
-	b.trySend(subscriber, &wamp.Subscribed{Request: msg.Request, Subscription: sub.id})
+	// Tell sender the new subscription ID, and send what the observer has
+	// for the new subscription right after it, as one batch: another
+	// message to the subscriber (a call's RESULT, an event) never comes
+	// between (JUNCTION PATCH 13).
+	var after []wamp.Message
 	if b.observer != nil { // JUNCTION PATCH
-		b.observer.Subscribed(subscriber, sub.id, sub.topic, sub.match, msg.Options)
+		after = b.observer.Subscribed(subscriber, sub.id, sub.topic, sub.match, msg.Options)
+	}
+	msgs := append([]wamp.Message{&wamp.Subscribed{Request: msg.Request, Subscription: sub.id}}, after...)
+	if !wamp.TrySendAll(subscriber, msgs...) {
+		b.log.Printf("!!! Dropped SUBSCRIBED and %d messages to session %s: blocked", len(after), subscriber)
 	}
 
 	if !existingSub {

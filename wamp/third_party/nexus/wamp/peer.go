@@ -70,6 +70,30 @@ func TrySend(p Peer, msg Message) bool {
 	}
 }
 
+// BatchTrySender is a TrySender that queues several messages at once, with
+// no other message between them (JUNCTION PATCH 13).
+type BatchTrySender interface {
+	TrySendAll(msgs []Message) bool
+}
+
+// TrySendAll sends msgs to p in order, never waiting, with nothing between
+// them when p is a BatchTrySender. It reports whether all were queued
+// (JUNCTION PATCH 13).
+func TrySendAll(p Peer, msgs ...Message) bool {
+	if s, ok := p.(*Session); ok {
+		p = s.Peer
+	}
+	if b, ok := p.(BatchTrySender); ok {
+		return b.TrySendAll(msgs)
+	}
+	for _, m := range msgs {
+		if !TrySend(p, m) {
+			return false
+		}
+	}
+	return true
+}
+
 // SendBlocking sends msg to p, waiting for room in its Send channel if it
 // has no TrySend (whose queue never makes a sender wait).
 func SendBlocking(p Peer, msg Message) {
