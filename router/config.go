@@ -364,6 +364,8 @@ func (c *Config) Validate() error {
 	}
 	if !strings.HasPrefix(c.HTTP.WSPath, "/") {
 		bad("http.ws_path", "must start with /, got %q", c.HTTP.WSPath)
+	} else if p := checkWSPath(c.HTTP.WSPath, c.HTTP.Static != ""); p != "" {
+		bad("http.ws_path", "%s", p)
 	}
 	for i, o := range c.HTTP.AllowedOrigins {
 		if o == "" || strings.Count(o, "*") > 1 {
