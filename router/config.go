@@ -456,6 +456,11 @@ func (c *Config) Validate() error {
 		if seen[r.Name] {
 			bad(fmt.Sprintf("realms[%d].name", i), "realm %q defined twice", r.Name)
 		}
+		if r.Anonymous && r.AnonymousRole == "" {
+			// Without a role, anonymous clients would be refused: not what
+			// anonymous: true says.
+			bad(fmt.Sprintf("realms[%d].anonymous", i), "true needs anonymous_role, the role anonymous clients get")
+		}
 		seen[r.Name] = true
 	}
 	if c.MQTT.DefaultRealm != "" && !seen[c.MQTT.DefaultRealm] {
