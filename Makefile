@@ -82,7 +82,7 @@ bench: deps
 
 # bench-compare runs `junction bench`'s scenarios against Junction, mosquitto,
 # a bare mochi and a bare nexus, one after the other, and writes
-# docs/benchmarks.md and its charts (docs/benchmarks/*.svg). About 5 minutes
+# docs/benchmarks.md and its charts (docs/benchmarks/*.svg). About 3½ minutes
 # with the default BENCH_DURATION (sending time per scenario and target).
 BENCH_DURATION ?= 5s
 bench-compare: build deps-apt

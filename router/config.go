@@ -364,6 +364,8 @@ func (c *Config) Validate() error {
 	}
 	if !strings.HasPrefix(c.HTTP.WSPath, "/") {
 		bad("http.ws_path", "must start with /, got %q", c.HTTP.WSPath)
+	} else if p := checkWSPath(c.HTTP.WSPath, c.HTTP.Static != ""); p != "" {
+		bad("http.ws_path", "%s", p)
 	}
 	for i, o := range c.HTTP.AllowedOrigins {
 		if o == "" || strings.Count(o, "*") > 1 {
@@ -453,6 +455,11 @@ func (c *Config) Validate() error {
 		}
 		if seen[r.Name] {
 			bad(fmt.Sprintf("realms[%d].name", i), "realm %q defined twice", r.Name)
+		}
+		if r.Anonymous && r.AnonymousRole == "" {
+			// Without a role, anonymous clients would be refused: not what
+			// anonymous: true says.
+			bad(fmt.Sprintf("realms[%d].anonymous", i), "true needs anonymous_role, the role anonymous clients get")
 		}
 		seen[r.Name] = true
 	}

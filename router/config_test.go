@@ -71,6 +71,7 @@ func TestLoadConfigErrorsNameTheKey(t *testing.T) {
 		// What the router builds from the file is checked too, so that
 		// `config check` refuses what `serve` would.
 		{"unknown anonymous role", "realms:\n  - name: a\n    anonymous: true\n    anonymous_role: nobody\n", `realms[0].anonymous_role: role "nobody" not defined`},
+		{"anonymous without a role", "realms:\n  - name: a\n    anonymous: true\n", `junction.yaml:3: realms[0].anonymous: true needs anonymous_role`},
 		{"unknown action", "realms:\n  - name: a\n    roles:\n      - name: r\n        permissions:\n          - {uri: x, match: exact, allow: [fly]}\n", `realms[0].roles[0].permissions[0].allow[0]: unknown action "fly"`},
 	}
 	for _, tc := range cases {

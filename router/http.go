@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/gorilla/websocket"
@@ -51,6 +52,7 @@ func (r *Router) handler() http.Handler {
 		// "/" is the least specific pattern: the ones above keep their paths.
 		mux.Handle("/", staticHandler(r.cfg.HTTP.Static))
 	}
+	// checkWSPath (Validate) registers these same patterns: keep them in step.
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		// A request reached a handler: the connection is not garbage.
 		if hc, ok := req.Context().Value(httpConnKey{}).(*httpConn); ok {
@@ -58,6 +60,38 @@ func (r *Router) handler() http.Handler {
 		}
 		mux.ServeHTTP(w, req)
 	})
+}
+
+// fixedPaths are the paths handler serves whatever the configuration.
+var fixedPaths = []string{"/healthz", "/readyz", "/metrics"}
+
+// checkWSPath reports what is wrong with http.ws_path as handler registers
+// it, "" if nothing: net/http's ServeMux panics on a pattern it cannot
+// parse ("/ws x", "/{") or one that another pattern already has ("/"
+// beside http.static), and a fixed path would take WebSocket upgrades
+// (GET requests) for itself.
+func checkWSPath(wsPath string, static bool) (problem string) {
+	if slices.Contains(fixedPaths, wsPath) {
+		return fmt.Sprintf("%q is served by the router itself (%s): WebSocket upgrades there would never reach the WebSocket handler", wsPath, strings.Join(fixedPaths, ", "))
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			problem = fmt.Sprintf("%q cannot be served: %v", wsPath, p)
+			if static && wsPath == "/" {
+				problem = `"/" is where http.static is served: give the WebSocket a path of its own, e.g. /ws`
+			}
+		}
+	}()
+	mux := http.NewServeMux()
+	nop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	for _, p := range fixedPaths {
+		mux.Handle("GET "+p, nop)
+	}
+	mux.Handle(wsPath, nop)
+	if static {
+		mux.Handle("/", nop)
+	}
+	return ""
 }
 
 // staticHandler serves the files under dir (http.static) for GET and HEAD.

@@ -92,6 +92,13 @@ func TestCheckAndServeRefuseAlike(t *testing.T) {
 				`5: limits.wamp_queue: want an integer, got str "many"`, `7: rpc.invoke: want single, roundrobin, random, first or last, got "any"`}},
 		{"queue beyond 32 bits", "limits:\n  mqtt_queue: 4294967296\n", []string{"2: limits.mqtt_queue: at most 2147483647, got 4294967296"}},
 		{"bridge rule", "bridge:\n  rules:\n    - {wamp: wamp.meta.}\n", []string{"3: bridge.rules[0].wamp: the wamp.* meta namespace is never bridged"}},
+		// serve panicked on these (net/http's mux refused the pattern) after check passed them.
+		{"ws_path where static is", "http:\n  ws_path: /\n  static: " + dir + "\n",
+			[]string{`2: http.ws_path: "/" is where http.static is served: give the WebSocket a path of its own, e.g. /ws`}},
+		{"ws_path of the health check", "http:\n  ws_path: /healthz\n",
+			[]string{`2: http.ws_path: "/healthz" is served by the router itself (/healthz, /readyz, /metrics): WebSocket upgrades there would never reach the WebSocket handler`}},
+		{"anonymous without a role", "realms:\n  - name: realm1\n    anonymous: true\n",
+			[]string{"3: realms[0].anonymous: true needs anonymous_role, the role anonymous clients get"}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
