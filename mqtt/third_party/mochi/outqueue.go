@@ -111,3 +111,13 @@ func (q *outQueue) clear() int {
 // len is the number of packets queued and not yet taken by the writer.
 func (q *outQueue) len() int { return int(q.queued.Load()) }
 
+// behind reports a writer that lets packets pile up: more than an eighth of
+// limit waiting for it. With a thousand publishers and one subscriber on a
+// loaded machine, the publishers' goroutines (each runnable when its client
+// sends) outnumber the subscriber's one writer in the run queues, so the
+// writer got a sliver of the processor while the publishers kept pushing,
+// and the queue overflowed though the subscriber read everything it was
+// sent. A publisher that finds the queue behind yields once
+// (publishToSubscribers): the publishers then slow down as the writer does,
+// and the backlog stays in their sockets, where TCP holds it, not here.
+func (q *outQueue) behind() bool { return int(q.queued.Load()) > q.limit/8 }
