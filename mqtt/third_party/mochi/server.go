@@ -1180,6 +1180,16 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 		inlineSubscription.Handler(s.inlineClient, inlineSubscription.Subscription, pk)
 	}
 
+	lagging := false
+	defer func() {
+		// JUNCTION PATCH: a subscriber's writer that lets packets pile up
+		// is not getting the processor: yield it once, so that the writer
+		// is not behind every goroutine of every publisher (see
+		// outQueue.behind).
+		if lagging {
+			runtime.Gosched()
+		}
+	}()
 	for id, subs := range subscribers.Subscriptions {
 		cl, ok := s.Clients.Get(id)
 		if !ok {
@@ -1194,6 +1204,7 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 		if err != nil {
 			s.Log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
 		}
+		lagging = lagging || cl.State.outbound.behind()
 		// JUNCTION PATCH 15: the member of a shared subscription was
 		// picked while its connection was open and is closed now; if its
 		// session ends with it, the message must go to another.
