@@ -524,7 +524,9 @@ func (h *observer) OnDisconnect(cl *mochi.Client, err error, _ bool) {
 }
 
 // OnPublishDropped is called, on the publisher's goroutine, when a
-// subscriber's queue inside mochi (limits.mqtt_queue) is full. mochi then
+// subscriber's queue inside mochi (limits.mqtt_queue) is full, or when it
+// already holds mochi's maximum of 8192 unacknowledged QoS 1 and 2 messages
+// (mochi patch 21). mochi then
 // forgets the message, QoS 1 and 2 included, and the subscriber would never
 // know: so a subscriber that loses a QoS 1 or 2 message is evicted, as one
 // that fills its write buffer is. Dropping QoS 0 is within its contract.
@@ -539,7 +541,7 @@ func (h *observer) OnPublishDropped(cl *mochi.Client, pk packets.Packet) {
 		h.dropsUnlogged.Add(1)
 		return
 	}
-	h.log.Warn("dropped messages to slow MQTT clients (limits.mqtt_queue full)",
+	h.log.Warn("dropped messages to slow MQTT clients (limits.mqtt_queue full, or 8192 QoS 1/2 messages unacknowledged)",
 		"client", cl.ID, "topic", pk.TopicName, "qos", pk.FixedHeader.Qos,
 		"dropped_since_last_log", h.dropsUnlogged.Swap(0)+1)
 }

@@ -196,7 +196,7 @@ var (
 	descBytesOut = prometheus.NewDesc("junction_sent_bytes_total",
 		"Bytes sent to clients.", []string{"protocol"}, nil)
 	descDropped = prometheus.NewDesc("junction_messages_dropped_total",
-		"Messages not delivered because a client's queue was full.", []string{"protocol"}, nil)
+		"Messages not delivered because a client's queue was full (or, MQTT, it had the most QoS 1/2 messages unacknowledged that it may have).", []string{"protocol"}, nil)
 	descRetained = prometheus.NewDesc("junction_mqtt_retained_messages",
 		"Retained MQTT messages held.", nil, nil)
 	descSubs = prometheus.NewDesc("junction_mqtt_subscriptions",

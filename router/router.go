@@ -202,7 +202,7 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 		return &mqttCounters{
 			received: atomic.LoadInt64(&i.MessagesReceived), sent: atomic.LoadInt64(&i.MessagesSent),
 			bytesIn: atomic.LoadInt64(&i.BytesReceived), bytesOut: atomic.LoadInt64(&i.BytesSent),
-			dropped: atomic.LoadInt64(&i.MessagesDropped), retained: atomic.LoadInt64(&i.Retained),
+			dropped: atomic.LoadInt64(&i.MessagesDropped) + atomic.LoadInt64(&i.InflightDropped), retained: atomic.LoadInt64(&i.Retained),
 			subscriptions: atomic.LoadInt64(&i.Subscriptions), inflight: atomic.LoadInt64(&i.Inflight),
 		}
 	}

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -144,5 +145,73 @@ func TestSlowMQTTSubscriberDoesNotBlockPublishers(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "eviction metric", func() bool {
 		return metricValue(t, r, `junction_slow_consumer_evictions_total{protocol="mqtt",reason="write_buffer_full"}`) >= 1
+	})
+}
+
+// TestMQTTSubscriberAtInflightMaximumEvicted: a QoS 1 subscriber that reads
+// everything but acknowledges nothing reaches mochi's maximum of 8192
+// unacknowledged messages; the next message to it is dropped, so it is
+// evicted (it reconnects knowing it lost something) and the drop is
+// counted, instead of losing QoS 1 messages silently (mochi patch 21).
+func TestMQTTSubscriberAtInflightMaximumEvicted(t *testing.T) {
+	r := startRouter(t, nil)
+	sub, err := net.Dial("tcp", mqttAddr(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	connect := []byte{0x10, 0x10, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 4, 'n', 'a', 'c', 'k'}
+	subscribe := []byte{0x82, 0x0a, 0, 1, 0, 5, 'f', 'l', 'o', 'o', 'd', 1}
+	if _, err := sub.Write(append(connect, subscribe...)); err != nil {
+		t.Fatal(err)
+	}
+	_ = sub.SetReadDeadline(time.Now().Add(5 * time.Second))
+	acks := make([]byte, 4+5)
+	if _, err := io.ReadFull(sub, acks); err != nil || acks[0] != 0x20 || acks[4] != 0x90 || acks[8] != 1 {
+		t.Fatalf("CONNACK+SUBACK %x, %v", acks, err)
+	}
+	// It reads on (so no queue or write buffer fills) until it is cut off.
+	closed := make(chan error, 1)
+	_ = sub.SetReadDeadline(time.Time{})
+	go func() {
+		_, err := io.Copy(io.Discard, sub)
+		closed <- err
+	}()
+
+	pub, err := net.Dial("tcp", mqttAddr(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	var b bytes.Buffer
+	b.Write([]byte{0x10, 0x0f, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 3, 'p', 'u', 'b'})
+	const n = 8192 + 10
+	for i := 1; i <= n; i++ {
+		// PUBLISH QoS 1 to "flood", packet id i, payload "x".
+		b.Write([]byte{0x32, 2 + 5 + 2 + 1, 0, 5, 'f', 'l', 'o', 'o', 'd', byte(i >> 8), byte(i), 'x'})
+	}
+	go func() { _, _ = pub.Write(b.Bytes()) }()
+	// The router has handled the last PUBLISH when it acknowledges it: wait
+	// for the CONNACK and n PUBACKs, as long as they keep coming (under
+	// -race this takes seconds).
+	acked := 0
+	buf := make([]byte, 4)
+	for acked < n {
+		_ = pub.SetReadDeadline(time.Now().Add(wait))
+		if _, err := io.ReadFull(pub, buf); err != nil {
+			t.Fatalf("publisher: %d of %d PUBACKs: %v", acked, n, err)
+		}
+		if buf[0] == 0x40 {
+			acked++
+		}
+	}
+	select {
+	case <-closed:
+	case <-time.After(wait):
+		t.Fatalf("the subscriber holding 8192 unacknowledged messages was not cut off (inflight %v, dropped %v)", metricValue(t, r, `junction_mqtt_inflight_messages`), metricValue(t, r, `junction_messages_dropped_total{protocol="mqtt"}`))
+	}
+	waitFor(t, wait, "eviction and drop metrics", func() bool {
+		return metricValue(t, r, `junction_slow_consumer_evictions_total{protocol="mqtt",reason="queue_full"}`) >= 1 &&
+			metricValue(t, r, `junction_messages_dropped_total{protocol="mqtt"}`) >= 1
 	})
 }

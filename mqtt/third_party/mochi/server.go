@@ -1282,9 +1282,12 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 
 	if out.FixedHeader.Qos > 0 {
 		if cl.State.Inflight.Len() >= int(s.Options.Capabilities.MaximumInflight) {
-			// add hook?
+			// JUNCTION PATCH 21: a message dropped here is dropped as one
+			// a full queue drops (OnPublishDropped, counted), not with a
+			// Warn line per message and no hook: a QoS 1 subscriber that
+			// loses messages this way must know it.
 			atomic.AddInt64(&s.Info.InflightDropped, 1)
-			s.Log.Warn("client store quota reached", "client", cl.ID, "listener", cl.Net.Listener)
+			s.hooks.OnPublishDropped(cl, out)
 			return out, packets.ErrQuotaExceeded
 		}
 
@@ -1292,7 +1295,7 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		if err != nil {
 			s.hooks.OnPacketIDExhausted(cl, pk)
 			atomic.AddInt64(&s.Info.InflightDropped, 1)
-			s.Log.Warn("packet ids exhausted", "error", err, "client", cl.ID, "listener", cl.Net.Listener)
+			s.hooks.OnPublishDropped(cl, out) // JUNCTION PATCH 21
 			return out, packets.ErrQuotaExceeded
 		}
 
