@@ -42,7 +42,11 @@ type shareHook struct {
 func (h *shareHook) ID() string { return "junction-share" }
 
 func (h *shareHook) Provides(b byte) bool {
-	return b == mochi.OnPublish || b == mochi.OnSelectSubscribers || b == mochi.OnDisconnect || b == mochi.OnSharedUndelivered
+	switch b {
+	case mochi.OnPublish, mochi.OnSelectSubscribers, mochi.OnDisconnect, mochi.OnSharedUndelivered, mochi.OnQosDropped:
+		return true
+	}
+	return false
 }
 
 // OnPublish tags a local client's publication with the groups that serve
@@ -113,8 +117,9 @@ func (h *shareHook) OnDisconnect(cl *mochi.Client, _ error, expire bool) {
 	// a message picked for it meanwhile would land in an inflight store
 	// that is then cleared. One picked before it left the groups and
 	// stored after this collection comes back through
-	// OnSharedUndelivered: whoever deletes a message from the store hands
-	// it on, so it goes to another member once.
+	// OnSharedUndelivered, or OnQosDropped if mochi clears the store
+	// first: whoever deletes a message from the store hands it on, so it
+	// goes to another member once.
 	for _, g := range groups {
 		if h.server.Topics.Unsubscribe(g.name, cl.ID) {
 			atomic.AddInt64(&h.server.Info.Subscriptions, -1)
@@ -152,21 +157,49 @@ func (h *shareHook) OnSharedUndelivered(cl *mochi.Client, sub packets.Subscripti
 	h.handOn(cl, groups, pk)
 }
 
+// OnQosDropped takes a message that mochi deleted from the store of a
+// clean session as it ended (Client.ClearInflights, after the OnDisconnect
+// hooks). OnDisconnect handed on what the store held then; a message picked
+// for the member just before it closed can be stored after that and be
+// deleted here before the publisher's OnSharedUndelivered could take it:
+// mochi deleted it, so it is this hook's to hand on. (mochi also reports
+// messages that expired, and packets without a topic: those are not.)
+func (h *shareHook) OnQosDropped(cl *mochi.Client, pk packets.Packet) {
+	if pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos == 0 || pk.TopicName == "" {
+		return
+	}
+	if cl.Net.Inline || !cl.Closed() || cl.IsTakenOver() || persistent(cl) {
+		return
+	}
+	if pk.ProtocolVersion == 5 && pk.Expiry > 0 && pk.Expiry < time.Now().Unix() {
+		return
+	}
+	groups := sharedGroups(cl)
+	if len(groups) == 0 {
+		return
+	}
+	h.handOnDeleted(cl.ID, groups, pk)
+}
+
 // handOn takes pk out of cl's inflight store and, if it was still there
 // (nobody handed it on before), gives it to the groups among groups whose
 // filter matches its topic. A nil cl stored nothing: pk is handed on.
 func (h *shareHook) handOn(cl *mochi.Client, groups []sharedGroup, pk packets.Packet) {
+	id := ""
 	if cl != nil {
 		if !cl.State.Inflight.Delete(pk.PacketID) {
 			return
 		}
 		atomic.AddInt64(&h.server.Info.Inflight, -1)
-	}
-	m := packetMessage(pk, true) // its properties are the ones it was sent with
-	id := ""
-	if cl != nil {
 		id = cl.ID
 	}
+	h.handOnDeleted(id, groups, pk)
+}
+
+// handOnDeleted gives pk, out of the store of client id ("" for none), to
+// the groups among groups whose filter matches its topic.
+func (h *shareHook) handOnDeleted(id string, groups []sharedGroup, pk packets.Packet) {
+	m := packetMessage(pk, true) // its properties are the ones it was sent with
 	for _, g := range groups {
 		if topic.FilterMatches(g.filter, pk.TopicName) {
 			h.sharer.ShareLeft(g.name, id, m)

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	mochiauth "github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -147,5 +149,54 @@ func TestSharedHandOnOnce(t *testing.T) {
 		if got := rec.handedOn(); len(got) != 1 || got[0] != testGroup+"|m-a|t/2|m2" {
 			t.Errorf("disconnect first %v: handed on %v, want once", disconnectFirst, got)
 		}
+	}
+}
+
+// A message stored for a clean member after its OnDisconnect hook collected
+// the store, and deleted by mochi at the session's end (ClearInflights)
+// before the publisher reported it undelivered, is handed on once, by the
+// end. (Lost in a CI run of TestFederationSharedSubscriptions before.)
+func TestSharedHandOnClearedAtSessionEnd(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		clean      bool
+		expired    bool
+		wantHanded []string
+	}{
+		{name: "clean session", clean: true, wantHanded: []string{testGroup + "|m-a|t/3|m3"}},
+		{name: "expired message", clean: true, expired: true},
+		{name: "persistent session keeps it", clean: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
+			rec := &recordingSharer{}
+			sh := &shareHook{sharer: rec, server: srv}
+			if err := srv.AddHook(sh, nil); err != nil {
+				t.Fatal(err)
+			}
+			c1, c2 := net.Pipe()
+			t.Cleanup(func() { c1.Close(); c2.Close() })
+			cl := srv.NewClient(c1, "tcp", "m-a", false)
+			cl.Properties.ProtocolVersion = 5
+			if !tc.clean {
+				cl.Properties.Props.SessionExpiryInterval = 60
+			}
+			cl.State.Subscriptions.Add(testGroup, packets.Subscription{Filter: testGroup, Qos: 1})
+			cl.Stop(errors.New("cut"))
+			sh.OnDisconnect(cl, nil, tc.clean) // the store is empty yet
+
+			pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, TopicName: "t/3", PacketID: 9, Payload: []byte("m3"), ProtocolVersion: 5}
+			if tc.expired {
+				pk.Expiry = time.Now().Unix() - 10
+			}
+			cl.State.Inflight.Set(pk) // the publisher stores it
+			cl.ClearInflights()       // mochi ends the session
+			sel := packets.Subscription{Filter: testGroup, Qos: 1, ShareName: []string{testGroup}}
+			sh.OnSharedUndelivered(cl, sel, pk) // the publisher finds it closed
+
+			if got := rec.handedOn(); !slices.Equal(got, tc.wantHanded) {
+				t.Errorf("handed on %q, want %q", got, tc.wantHanded)
+			}
+		})
 	}
 }
