@@ -61,6 +61,19 @@ func (s *Shares) Serves(group string) bool {
 	return s == nil || slices.Contains(s.groups, group)
 }
 
+// NewShares returns a Shares served by the given groups only (for a
+// Sharer other than the hub, and for tests).
+func NewShares(groups ...string) *Shares { return &Shares{groups: groups} }
+
+// Groups lists the groups that serve the publication (nil for a nil
+// *Shares: every group here does).
+func (s *Shares) Groups() []string {
+	if s == nil {
+		return nil
+	}
+	return s.groups
+}
+
 // noShares serves no group: a publication from another router.
 var noShares = &Shares{}
 

@@ -69,6 +69,14 @@ func (h *shareHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pack
 // and picks one member of each of the others.
 func (h *shareHook) OnSelectSubscribers(subs *mochi.Subscribers, pk packets.Packet) *mochi.Subscribers {
 	scope, _ := pk.Scope.(*bridge.Shares)
+	// A group the hub picked this router for whose last member here has
+	// left since (mochi patch 22 calls this hook for it): another member,
+	// on another router, gets the message.
+	for _, group := range scope.Groups() {
+		if _, ok := subs.Shared[group]; !ok && pk.FixedHeader.Type == packets.Publish {
+			h.sharer.ShareLeft(group, "", packetMessage(pk, true))
+		}
+	}
 	for group, members := range subs.Shared {
 		if !scope.Serves(group) {
 			delete(subs.Shared, group)

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"slices"
@@ -194,6 +195,64 @@ func TestSharedHandOnClearedAtSessionEnd(t *testing.T) {
 			sel := packets.Subscription{Filter: testGroup, Qos: 1, ShareName: []string{testGroup}}
 			sh.OnSharedUndelivered(cl, sel, pk) // the publisher finds it closed
 
+			if got := rec.handedOn(); !slices.Equal(got, tc.wantHanded) {
+				t.Errorf("handed on %q, want %q", got, tc.wantHanded)
+			}
+		})
+	}
+}
+
+// scopingSharer picks this router for testGroup (as the hub does when the
+// router still had members of it) and records what is handed on.
+type scopingSharer struct{ recordingSharer }
+
+func (*scopingSharer) ShareMQTT(bridge.MQTTMessage) *bridge.Shares {
+	return bridge.NewShares(testGroup)
+}
+
+// A publication the hub gave this router to serve a group for, when the
+// group's last member here has left before mochi looked up subscribers,
+// goes to another member (mochi patch 22); one that a member here serves
+// is not handed on.
+func TestSharedGroupEmptiedAfterTheHubPicked(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		member     bool
+		wantHanded []string
+	}{
+		{name: "no member left here", wantHanded: []string{testGroup + "||t/4|m4"}},
+		{name: "a member here serves it", member: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
+			rec := &scopingSharer{}
+			sh := &shareHook{sharer: rec, server: srv, auth: &authHook{}}
+			for _, h := range []mochi.Hook{new(mochiauth.AllowHook), sh} {
+				if err := srv.AddHook(h, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			newClient := func(id string) *mochi.Client {
+				c1, c2 := net.Pipe()
+				t.Cleanup(func() { c1.Close(); c2.Close() })
+				go func() { _, _ = io.Copy(io.Discard, c2) }()
+				cl := srv.NewClient(c1, "tcp", id, false)
+				cl.Properties.ProtocolVersion = 5
+				cl.State.Inflight.ResetReceiveQuota(10) // as CONNECT would
+				srv.Clients.Add(cl)
+				return cl
+			}
+			if tc.member {
+				sub := packets.Subscription{Filter: testGroup}
+				m := newClient("m-a")
+				m.State.Subscriptions.Add(testGroup, sub)
+				srv.Topics.Subscribe(m.ID, sub)
+			}
+			pub := newClient("pub")
+			pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: "t/4", Payload: []byte("m4")}
+			if err := srv.InjectPacket(pub, pk); err != nil {
+				t.Fatal(err)
+			}
 			if got := rec.handedOn(); !slices.Equal(got, tc.wantHanded) {
 				t.Errorf("handed on %q, want %q", got, tc.wantHanded)
 			}

@@ -1167,7 +1167,10 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 
 	subscribers := s.Topics.Subscribers(pk.TopicName)
 	var shared map[string]packets.Subscription // JUNCTION PATCH 15
-	if len(subscribers.Shared) > 0 {
+	// JUNCTION PATCH 22: a publication a hook scoped (pk.Scope) is shown to
+	// OnSelectSubscribers even when no shared subscription matched here: a
+	// group it was to serve may have lost its last member since.
+	if len(subscribers.Shared) > 0 || pk.Scope != nil {
 		subscribers = s.hooks.OnSelectSubscribers(subscribers, pk)
 		if len(subscribers.SharedSelected) == 0 {
 			subscribers.SelectShared()
