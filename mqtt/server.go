@@ -530,8 +530,10 @@ func (h *observer) OnDisconnect(cl *mochi.Client, err error, _ bool) {
 // forgets the message, QoS 1 and 2 included, and the subscriber would never
 // know: so a subscriber that loses a QoS 1 or 2 message is evicted, as one
 // that fills its write buffer is. Dropping QoS 0 is within its contract.
+// An offline persistent session whose store is full has no connection to
+// cut: the drop is counted and logged only.
 func (h *observer) OnPublishDropped(cl *mochi.Client, pk packets.Packet) {
-	if pk.FixedHeader.Qos > 0 {
+	if pk.FixedHeader.Qos > 0 && !cl.Closed() {
 		h.evict(cl, "queue_full")
 	}
 	// Overload drops come by the thousand: one line a second, with a count.
