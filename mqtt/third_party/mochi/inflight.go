@@ -5,7 +5,8 @@
 package mqtt
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -100,19 +101,31 @@ func (i *Inflight) GetAll(immediate bool) []packets.Packet {
 // NextImmediate called GetAll under its own RLock; a recursive RLock deadlocks
 // when a writer queues between the two (sync.RWMutex documentation).
 func (i *Inflight) getAll(immediate bool) []packets.Packet {
-	m := []packets.Packet{}
-	for _, v := range i.internal {
+	// JUNCTION PATCH 23: the packet ids are sorted, not the packets (a
+	// Packet is over a kilobyte; sorting thousands of them by value, once a
+	// second per client in the expiry scan, was the cost of a full store),
+	// and the result is allocated once.
+	keys := make([]inflightKey, 0, len(i.internal))
+	for id, v := range i.internal {
 		if !immediate || (immediate && v.Expiry < 0) {
-			m = append(m, v)
+			keys = append(keys, inflightKey{seq: i.seq[id], id: id})
 		}
 	}
 
 	// JUNCTION PATCH: insertion order, see Inflight (was uint16(Created)).
-	sort.Slice(m, func(a, b int) bool {
-		return i.seq[m[a].PacketID] < i.seq[m[b].PacketID]
-	})
+	slices.SortFunc(keys, func(a, b inflightKey) int { return cmp.Compare(a.seq, b.seq) })
 
+	m := make([]packets.Packet, len(keys))
+	for n, k := range keys {
+		m[n] = i.internal[k.id]
+	}
 	return m
+}
+
+// inflightKey is a stored packet's insertion sequence and id (getAll).
+type inflightKey struct {
+	seq uint64
+	id  uint16
 }
 
 // NextImmediate returns the next inflight packet which is indicated to be sent immediately.
