@@ -76,6 +76,7 @@ type Config struct {
 	MaxMessageSize   int           // bytes; larger packets get DISCONNECT 0x95
 	WriteQueue       int           // packets queued per client inside mochi
 	WriteBuffer      int           // unsent bytes per client before it is evicted
+	MaxInflight      int           // QoS 1/2 messages a session may hold unacknowledged, 1-65535 (0: mochi's 8192)
 	WriteTimeout     time.Duration // a write that takes longer evicts the client
 	ConnectTimeout   time.Duration // until CONNECT
 	MaxSessionExpiry time.Duration // cap on persistent sessions
@@ -106,6 +107,9 @@ func (c *Config) validate() error {
 	}
 	if c.WriteQueue <= 0 || c.WriteQueue > math.MaxInt32 {
 		errs = append(errs, errors.New("WriteQueue must be positive"))
+	}
+	if c.MaxInflight < 0 || c.MaxInflight > math.MaxUint16 {
+		errs = append(errs, errors.New("MaxInflight must be between 0 and 65535"))
 	}
 	if c.WriteBuffer < c.MaxMessageSize {
 		errs = append(errs, errors.New("WriteBuffer must hold at least one message of MaxMessageSize"))
@@ -154,6 +158,9 @@ func New(cfg Config) (*Server, error) {
 	caps := mochi.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = uint32(cfg.MaxMessageSize)
 	caps.MaximumClientWritesPending = int32(cfg.WriteQueue)
+	if cfg.MaxInflight > 0 {
+		caps.MaximumInflight = uint16(cfg.MaxInflight)
+	}
 	caps.MaximumSessionExpiryInterval = uint32(min(cfg.MaxSessionExpiry/time.Second, math.MaxUint32))
 	if cfg.MaxMessageExpiry > 0 {
 		caps.MaximumMessageExpiryInterval = int64(cfg.MaxMessageExpiry / time.Second)
@@ -525,8 +532,8 @@ func (h *observer) OnDisconnect(cl *mochi.Client, err error, _ bool) {
 
 // OnPublishDropped is called, on the publisher's goroutine, when a
 // subscriber's queue inside mochi (limits.mqtt_queue) is full, or when it
-// already holds mochi's maximum of 8192 unacknowledged QoS 1 and 2 messages
-// (mochi patch 21). mochi then
+// already holds the most unacknowledged QoS 1 and 2 messages it may
+// (limits.mqtt_inflight, mochi patch 21). mochi then
 // forgets the message, QoS 1 and 2 included, and the subscriber would never
 // know: so a subscriber that loses a QoS 1 or 2 message is evicted, as one
 // that fills its write buffer is. Dropping QoS 0 is within its contract.
@@ -543,7 +550,7 @@ func (h *observer) OnPublishDropped(cl *mochi.Client, pk packets.Packet) {
 		h.dropsUnlogged.Add(1)
 		return
 	}
-	h.log.Warn("dropped messages to slow MQTT clients (limits.mqtt_queue full, or 8192 QoS 1/2 messages unacknowledged)",
+	h.log.Warn("dropped messages to slow MQTT clients (limits.mqtt_queue or limits.mqtt_inflight full)",
 		"client", cl.ID, "topic", pk.TopicName, "qos", pk.FixedHeader.Qos,
 		"dropped_since_last_log", h.dropsUnlogged.Swap(0)+1)
 }

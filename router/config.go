@@ -306,6 +306,7 @@ type LimitsConfig struct {
 	WAMPQueue       int      `yaml:"wamp_queue"`
 	MQTTQueue       int      `yaml:"mqtt_queue"`
 	MQTTWriteBuffer int      `yaml:"mqtt_write_buffer"`
+	MQTTInflight    int      `yaml:"mqtt_inflight"`
 }
 
 // ShutdownConfig controls the drain on SIGTERM.
@@ -489,6 +490,9 @@ func (c *Config) Validate() error {
 	positive("limits.mqtt_queue", l.MQTTQueue)
 	if l.MQTTQueue > math.MaxInt32 {
 		bad("limits.mqtt_queue", "at most %d, got %d", math.MaxInt32, l.MQTTQueue)
+	}
+	if l.MQTTInflight < 1 || l.MQTTInflight > math.MaxUint16 {
+		bad("limits.mqtt_inflight", "between 1 and %d (MQTT packet ids), got %d", math.MaxUint16, l.MQTTInflight)
 	}
 	if l.MQTTWriteBuffer < l.MaxMessageSize {
 		bad("limits.mqtt_write_buffer", "must hold one message of limits.max_message_size (%d), got %d", l.MaxMessageSize, l.MQTTWriteBuffer)

@@ -58,6 +58,8 @@ func TestValidateRefusesWhatNewRefuses(t *testing.T) {
 		{"certificate that is not PEM", "mqtt:\n  tls:\n    cert_file: " + notPEM + "\n    key_file: " + key + "\n", `mqtt.tls: loading TLS certificate`},
 		{"client CA that is not PEM", "http:\n  tls:\n    cert_file: " + cert + "\n    key_file: " + key + "\n    client_ca_file: " + notPEM + "\n", `http.tls.client_ca_file: ` + notPEM + ` holds no PEM certificates`},
 		{"MQTT queue beyond 32 bits", "limits:\n  mqtt_queue: 3000000000\n", `limits.mqtt_queue: at most 2147483647`},
+		{"MQTT inflight beyond the packet ids", "limits:\n  mqtt_inflight: 65536\n", `limits.mqtt_inflight: between 1 and 65535`},
+		{"no MQTT inflight", "limits:\n  mqtt_inflight: 0\n", `limits.mqtt_inflight: between 1 and 65535`},
 		{"one port for both listeners", "http:\n  listen: 127.0.0.1:7000\nmqtt:\n  listen: :7000\n", `mqtt.listen: ":7000" is http.listen's port too`},
 		{"negative duration", "wamp:\n  ping_interval: -1s\n", `wamp.ping_interval: cannot be negative`},
 		{"zero call timeout", "rpc:\n  call_timeout: 0s\n", `rpc.call_timeout: must be positive`},

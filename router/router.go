@@ -140,6 +140,7 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 		MaxMessageSize:   l.MaxMessageSize,
 		WriteQueue:       l.MQTTQueue,
 		WriteBuffer:      l.MQTTWriteBuffer,
+		MaxInflight:      l.MQTTInflight,
 		WriteTimeout:     l.WriteTimeout.D(),
 		ConnectTimeout:   l.ConnectTimeout.D(),
 		MaxSessionExpiry: cfg.MQTT.MaxSessionExpiry.D(),

@@ -150,12 +150,13 @@ func TestSlowMQTTSubscriberDoesNotBlockPublishers(t *testing.T) {
 }
 
 // TestMQTTSubscriberAtInflightMaximumEvicted: a QoS 1 subscriber that reads
-// everything but acknowledges nothing reaches mochi's maximum of 8192
+// everything but acknowledges nothing reaches limits.mqtt_inflight
 // unacknowledged messages; the next message to it is dropped, so it is
 // evicted (it reconnects knowing it lost something) and the drop is
 // counted, instead of losing QoS 1 messages silently (mochi patch 21).
 func TestMQTTSubscriberAtInflightMaximumEvicted(t *testing.T) {
-	r := startRouter(t, nil)
+	const inflight = 100
+	r := startRouter(t, func(c *Config) { c.Limits.MQTTInflight = inflight })
 	sub, err := net.Dial("tcp", mqttAddr(r))
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +187,7 @@ func TestMQTTSubscriberAtInflightMaximumEvicted(t *testing.T) {
 	defer pub.Close()
 	var b bytes.Buffer
 	b.Write([]byte{0x10, 0x0f, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 3, 'p', 'u', 'b'})
-	const n = 8192 + 10
+	const n = inflight + 10
 	for i := 1; i <= n; i++ {
 		// PUBLISH QoS 1 to "flood", packet id i, payload "x".
 		b.Write([]byte{0x32, 2 + 5 + 2 + 1, 0, 5, 'f', 'l', 'o', 'o', 'd', byte(i >> 8), byte(i), 'x'})
@@ -209,16 +210,16 @@ func TestMQTTSubscriberAtInflightMaximumEvicted(t *testing.T) {
 	select {
 	case <-closed:
 	case <-time.After(wait):
-		t.Fatalf("the subscriber holding 8192 unacknowledged messages was not cut off (inflight %v, dropped %v)", metricValue(t, r, `junction_mqtt_inflight_messages`), metricValue(t, r, `junction_messages_dropped_total{protocol="mqtt"}`))
+		t.Fatalf("the subscriber holding limits.mqtt_inflight unacknowledged messages was not cut off (inflight %v, dropped %v)", metricValue(t, r, `junction_mqtt_inflight_messages`), metricValue(t, r, `junction_messages_dropped_total{protocol="mqtt"}`))
 	}
 	waitFor(t, wait, "eviction and drop metrics", func() bool {
 		return metricValue(t, r, `junction_slow_consumer_evictions_total{protocol="mqtt",reason="queue_full"}`) >= 1 &&
 			metricValue(t, r, `junction_messages_dropped_total{protocol="mqtt"}`) >= 1
 	})
-	// mochi ends the evicted clean session by dropping its 8192 stored
-	// messages, which takes seconds under -race on a loaded machine, and
-	// the router's shutdown (a 5 s drain here) would wait for it: wait here
-	// as long as the count goes down.
+	// mochi ends the evicted clean session by dropping its stored
+	// messages (at 8192, seconds under -race on a loaded machine), and the
+	// router's shutdown (a 5 s drain here) would wait for it: wait here as
+	// long as the count goes down.
 	last, deadline := math.Inf(1), time.Now().Add(2*wait)
 	for {
 		v := metricValue(t, r, `junction_mqtt_inflight_messages`)
