@@ -51,8 +51,10 @@ type snapshot struct {
 	throttle ThrottleConfig
 	// decoy is a configured user's password hash that an unknown user's
 	// password is checked against (the answer ignored), so that a login
-	// for an unknown user costs what one for a known user costs ("" when
-	// no user has a password: dummyVerify's default cost).
+	// for an unknown user costs what one for a known user costs. It is ""
+	// when no user has a password: every password login then fails without
+	// hashing, alike for every authid, so timing reveals nothing and a
+	// stream of bad logins costs no argon2 memory.
 	decoy string
 }
 
@@ -134,14 +136,14 @@ func (a *Authority) Password(realm, authid, password string) (Identity, error) {
 	if errors.Is(err, ErrUnknownRealm) {
 		return Identity{}, err
 	}
+	if st.decoy == "" {
+		// No user has a password: nothing can match, whoever asks.
+		return Identity{}, ErrBadCredentials
+	}
 	a.hashing <- struct{}{}
 	defer func() { <-a.hashing }()
 	if err != nil || u.password == "" {
-		if st.decoy != "" {
-			_ = verifyPassword(st.decoy, password) // its cost, not its answer
-		} else {
-			dummyVerify(password)
-		}
+		_ = verifyPassword(st.decoy, password) // its cost, not its answer
 		return Identity{}, ErrBadCredentials
 	}
 	if !verifyPassword(u.password, password) {

@@ -110,17 +110,6 @@ func checkPasswordHash(hash string) error {
 	return nil
 }
 
-// dummyVerify spends about as long as verifyPassword on a real argon2id hash
-// with HashPassword's parameters. Call it for unknown users so that timing
-// does not reveal which authids exist.
-func dummyVerify(password string) {
-	// A fixed salt and an all-zero expected key: nothing can match, and the
-	// work done is that of a real verification.
-	salt := []byte("junction-dummy-s")
-	key := argon2.IDKey([]byte(password), salt, argon2Time, argon2Memory, argon2Threads, argon2KeyLen)
-	subtle.ConstantTimeCompare(key, make([]byte, argon2KeyLen))
-}
-
 // parseArgon2id decodes $argon2id$v=19$m=M,t=T,p=P$salt$hash strictly: the
 // parameters in this order, decimal without sign or leading zeros, within
 // the bounds above; salt and hash in unpadded standard base64.
