@@ -139,6 +139,16 @@ type sessionState struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// xmu serializes exports and imports of sessions in the MQTT engine
+	// with their records in moved. Without it, a session arriving here
+	// while a request's export was under way could be imported between the
+	// export's record and the engine's export: the export took the session
+	// just imported, and the import then cleared the export's record as an
+	// older one, leaving the engine forwarding to nowhere (messages lost,
+	// found by TestSessionsAcrossRouterProcesses/rolling_restart in CI).
+	// Taken before mu, never while holding it.
+	xmu sync.Mutex
+
 	mu       sync.Mutex
 	ms       MQTTSessions
 	closed   bool // CloseSessions: no new goroutine
@@ -461,6 +471,8 @@ func (h *Hub) waitExports(ctx context.Context) {
 // back here has no record: sessionArrived cleared it.)
 func (h *Hub) exportTo(ms MQTTSessions, id, dest string) (*movedSession, MQTTSession, bool) {
 	mv := &movedSession{dest: dest, routed: make(chan int64, 1), gone: make(chan struct{})}
+	h.sess.xmu.Lock()
+	defer h.sess.xmu.Unlock()
 	h.sess.mu.Lock()
 	if h.sess.moved[id] != nil {
 		h.sess.mu.Unlock()
@@ -483,6 +495,8 @@ func (h *Hub) exportTo(ms MQTTSessions, id, dest string) (*movedSession, MQTTSes
 
 // unexport takes back a session that could not be sent.
 func (h *Hub) unexport(ms MQTTSessions, id string, mv *movedSession, s MQTTSession) {
+	h.sess.xmu.Lock()
+	defer h.sess.xmu.Unlock()
 	h.sess.mu.Lock()
 	h.sess.clearMovedLocked(id, mv)
 	h.sess.mu.Unlock()
@@ -566,6 +580,8 @@ func (h *Hub) endForwardingWhenRouted(ctx context.Context, link sessionLink, ms 
 	if len(filters) > 0 && ctx.Err() == nil {
 		h.barrier(ctx, mv.gone, link, s.ClientID, mv.dest, filters, ver)
 	}
+	h.sess.xmu.Lock()
+	defer h.sess.xmu.Unlock()
 	h.sess.mu.Lock()
 	current := h.sess.clearMovedLocked(s.ClientID, mv)
 	if current {
@@ -734,13 +750,20 @@ func (h *Hub) sessionArrived(link sessionLink, ms MQTTSessions, origin string, m
 	// The export of this session that forwarded from here before it came
 	// back ends with the import; one made after the import (a router asked
 	// for it meanwhile) is another's and stays.
-	var before *movedSession
 	if m.session != nil {
+		id := m.session.ClientID
+		h.sess.xmu.Lock() // no export begins or ends between the look and the import
 		h.sess.mu.Lock()
-		delete(h.sess.went, m.session.ClientID) // it is here again
-		before = h.sess.moved[m.session.ClientID]
+		delete(h.sess.went, id) // it is here again
+		before := h.sess.moved[id]
 		h.sess.mu.Unlock()
 		ms.ImportSession(*m.session)
+		if before != nil {
+			h.sess.mu.Lock()
+			h.sess.clearMovedLocked(id, before) // it is here again: the older export's forwarding must not end it
+			h.sess.mu.Unlock()
+		}
+		h.sess.xmu.Unlock()
 		if m.token != 0 {
 			// The old owner forwards until every router has this router's
 			// routes for it: say from which version of the route set on.
@@ -768,9 +791,6 @@ func (h *Hub) sessionArrived(link sessionLink, ms MQTTSessions, origin string, m
 	var arrived []chan struct{}
 	if m.session != nil {
 		id := m.session.ClientID
-		if before != nil {
-			h.sess.clearMovedLocked(id, before) // it is here again: the older export's forwarding must not end it
-		}
 		arrived = h.sess.arrived[id]
 		delete(h.sess.arrived, id)
 	}
@@ -807,7 +827,9 @@ func (h *Hub) answerAtOnce(link sessionLink, origin string, m sessionWire) bool 
 
 func (h *Hub) answerSessionRequest(ctx context.Context, link sessionLink, ms MQTTSessions, origin string, m sessionWire) {
 	if m.clean {
+		h.sess.xmu.Lock()
 		ms.ExportSession(m.clientID, true)
+		h.sess.xmu.Unlock()
 		link.SendTo(origin, encodeSession(m.req, 0, nil), true)
 		return
 	}
@@ -822,14 +844,17 @@ func (h *Hub) answerSessionRequest(ctx context.Context, link sessionLink, ms MQT
 		h.sess.mu.Lock()
 		h.sess.arrived[m.clientID] = append(h.sess.arrived[m.clientID], c)
 		h.sess.mu.Unlock()
-		t := time.NewTimer(h.sess.adoptWait)
-		select {
-		case <-c:
-			mv, s, ok = h.exportTo(ms, m.clientID, origin)
-		case <-t.C:
-		case <-ctx.Done():
+		// It may have arrived between the export above and the line before.
+		if mv, s, ok = h.exportTo(ms, m.clientID, origin); !ok {
+			t := time.NewTimer(h.sess.adoptWait)
+			select {
+			case <-c:
+				mv, s, ok = h.exportTo(ms, m.clientID, origin)
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			t.Stop()
 		}
-		t.Stop()
 	}
 	if !ok {
 		link.SendTo(origin, encodeSession(m.req, 0, nil), true)
