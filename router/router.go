@@ -479,9 +479,10 @@ func (r *Router) acceptLoop(ln net.Listener, listener string, limit *acceptLimit
 		backoff = 0
 		if !limit.allowListener() {
 			// Before anything is read: the protocol is not known yet, so the
-			// clearest answer is the cheapest, a closed connection.
+			// clearest answer is the cheapest, a closed connection. Counted
+			// first, so the count holds when the client sees the close.
+			r.rateRefused(listener, "rate", "") // the address may sit behind a PROXY header not read yet
 			_ = c.Close()
-			r.rateRefused(listener, "rate", "")
 			continue
 		}
 		r.goConn(func() { handle(c) })
