@@ -146,7 +146,8 @@ type Server struct {
 	closed bool                     // Close has begun: no new connections
 	active sync.WaitGroup           // ServeConn calls in progress
 
-	sess *sessionHook // nil without Config.Sessions
+	sess  *sessionHook // nil without Config.Sessions
+	share *shareHook   // nil without federation
 }
 
 // New configures and starts a mochi broker with no listeners of its own.
@@ -222,7 +223,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	if sh, ok := cfg.Interest.(Sharer); ok && cfg.Interest != nil {
 		// Federation: shared subscription groups are served cluster-wide (share.go).
-		if err := m.AddHook(&shareHook{sharer: sh, server: m, auth: ah}, nil); err != nil {
+		s.share = &shareHook{sharer: sh, server: m, auth: ah}
+		if err := m.AddHook(s.share, nil); err != nil {
 			return nil, fmt.Errorf("mqtt hook: %w", err)
 		}
 	}

@@ -242,6 +242,12 @@ func (s *Server) ExportSession(id string, clean bool) (bridge.MQTTSession, bool)
 		_ = s.mochi.DisconnectClient(cl, packets.ErrSessionTakenOver) // MQTT 5: DISCONNECT 0x8E
 	}
 	if clean {
+		// A clean start elsewhere ends the session: what it holds for
+		// shared subscriptions goes to other members.
+		if s.share != nil {
+			s.share.discard(cl)
+			defer s.share.discardOver(cl)
+		}
 		s.mochi.UnsubscribeClient(cl)
 		cl.ClearInflights()
 		if cur, ok := s.mochi.Clients.Get(id); ok && cur == cl {

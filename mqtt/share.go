@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,13 +38,25 @@ type shareHook struct {
 	sharer Sharer
 	server *mochi.Server
 	auth   *authHook
+
+	mu sync.Mutex
+	// discarded holds, by client id, a session that a takeover is ending
+	// (see discard) and its groups, until the takeover is over: mochi
+	// empties its subscriptions before it clears its store.
+	discarded map[string]discardedSession
+}
+
+type discardedSession struct {
+	client *mochi.Client
+	groups []sharedGroup
 }
 
 func (h *shareHook) ID() string { return "junction-share" }
 
 func (h *shareHook) Provides(b byte) bool {
 	switch b {
-	case mochi.OnPublish, mochi.OnSelectSubscribers, mochi.OnDisconnect, mochi.OnSharedUndelivered, mochi.OnQosDropped:
+	case mochi.OnPublish, mochi.OnSelectSubscribers, mochi.OnDisconnect, mochi.OnSharedUndelivered, mochi.OnQosDropped,
+		mochi.OnSessionEstablish, mochi.OnSessionEstablished:
 		return true
 	}
 	return false
@@ -113,10 +126,16 @@ func (h *shareHook) OnSelectSubscribers(subs *mochi.Subscribers, pk packets.Pack
 // has the server complete those deliveries. A persistent session keeps
 // its messages while it is away.)
 func (h *shareHook) OnDisconnect(cl *mochi.Client, _ error, expire bool) {
+	h.takeoverOver(cl)
 	if !expire || cl.Net.Inline || cl.IsTakenOver() {
 		return
 	}
-	groups := sharedGroups(cl)
+	h.leave(cl, sharedGroups(cl))
+}
+
+// leave takes a member whose session ends out of its groups and hands on
+// what it holds unacknowledged.
+func (h *shareHook) leave(cl *mochi.Client, groups []sharedGroup) {
 	if len(groups) == 0 {
 		return
 	}
@@ -144,6 +163,82 @@ func (h *shareHook) OnDisconnect(cl *mochi.Client, _ error, expire bool) {
 	}
 }
 
+// OnSessionEstablish runs for an accepted connection just before mochi
+// gives it the client id's session. A connection with clean start (or one
+// replacing a clean 3.1.1 session) ends the session it takes the id from:
+// mochi then drops that session's subscriptions and clears its store, and
+// marks it taken over, so OnDisconnect does not hand on what it held.
+// MQTT 5 (4.8.2) has a shared subscription's message go to another member
+// when its member's session ends: it is handed on here.
+func (h *shareHook) OnSessionEstablish(cl *mochi.Client, pk packets.Packet) {
+	if cl.Net.Inline {
+		return
+	}
+	old, ok := h.server.Clients.Get(cl.ID)
+	if !ok || old == cl || old.Net.Inline {
+		return
+	}
+	if pk.Connect.Clean || (old.Properties.Clean && old.Properties.ProtocolVersion < 5) {
+		h.discard(old)
+	}
+}
+
+// OnSessionEstablished: the takeover, if any, is over.
+func (h *shareHook) OnSessionEstablished(cl *mochi.Client, _ packets.Packet) {
+	h.takeoverOver(cl)
+}
+
+// discard takes a session that a takeover ends out of its groups and hands
+// on what it holds. What reaches its store until mochi clears it is handed
+// on by OnQosDropped or OnSharedUndelivered, which find its groups here
+// (mochi has emptied its subscriptions by then).
+func (h *shareHook) discard(old *mochi.Client) {
+	groups := sharedGroups(old)
+	if len(groups) == 0 {
+		return
+	}
+	h.mu.Lock()
+	if h.discarded == nil {
+		h.discarded = map[string]discardedSession{}
+	}
+	h.discarded[old.ID] = discardedSession{old, groups}
+	h.mu.Unlock()
+	h.leave(old, groups)
+}
+
+// takeoverOver forgets a discarded session once the connection that took
+// its client id over is established or gone (cl is that connection, or a
+// later one: not the discarded client itself, whose own goroutine may end
+// before mochi clears its store).
+func (h *shareHook) takeoverOver(cl *mochi.Client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if d, ok := h.discarded[cl.ID]; ok && d.client != cl {
+		delete(h.discarded, cl.ID)
+	}
+}
+
+// discardOver forgets the discarded session cl once its store is cleared.
+func (h *shareHook) discardOver(cl *mochi.Client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if d, ok := h.discarded[cl.ID]; ok && d.client == cl {
+		delete(h.discarded, cl.ID)
+	}
+}
+
+// discardedGroups returns the groups of cl if a takeover is ending its
+// session.
+func (h *shareHook) discardedGroups(cl *mochi.Client) ([]sharedGroup, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, ok := h.discarded[cl.ID]
+	if !ok || d.client != cl {
+		return nil, false
+	}
+	return d.groups, true
+}
+
 // OnSharedUndelivered takes a message mochi stored for a member whose
 // connection closed after it was picked: a clean session loses its store
 // with its connection, so the message goes to another member. (A
@@ -154,7 +249,9 @@ func (h *shareHook) OnSharedUndelivered(cl *mochi.Client, sub packets.Subscripti
 		return
 	}
 	if cl != nil && (cl.Net.Inline || cl.IsTakenOver() || persistent(cl)) {
-		return
+		if _, discarded := h.discardedGroups(cl); !discarded {
+			return
+		}
 	}
 	var groups []sharedGroup
 	for _, name := range sub.ShareName {
@@ -176,13 +273,16 @@ func (h *shareHook) OnQosDropped(cl *mochi.Client, pk packets.Packet) {
 	if pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos == 0 || pk.TopicName == "" {
 		return
 	}
-	if cl.Net.Inline || !cl.Closed() || cl.IsTakenOver() || persistent(cl) {
-		return
-	}
 	if pk.ProtocolVersion == 5 && pk.Expiry > 0 && pk.Expiry < time.Now().Unix() {
 		return
 	}
-	groups := sharedGroups(cl)
+	groups, discarded := h.discardedGroups(cl)
+	if !discarded {
+		if cl.Net.Inline || !cl.Closed() || cl.IsTakenOver() || persistent(cl) {
+			return
+		}
+		groups = sharedGroups(cl)
+	}
 	if len(groups) == 0 {
 		return
 	}

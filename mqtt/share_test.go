@@ -1,10 +1,12 @@
 package mqtt
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -255,6 +257,92 @@ func TestSharedGroupEmptiedAfterTheHubPicked(t *testing.T) {
 			}
 			if got := rec.handedOn(); !slices.Equal(got, tc.wantHanded) {
 				t.Errorf("handed on %q, want %q", got, tc.wantHanded)
+			}
+		})
+	}
+}
+
+// A connection that takes a member's client id over with clean start ends
+// the member's session: what the session held unacknowledged goes to
+// another member of the group (MQTT 5, 4.8.2), once. mochi drops the
+// session's subscriptions and store in the takeover and marks it taken
+// over, so before, these messages were lost. A connection that continues
+// the session (clean start off, a persistent session) gets them itself.
+func TestSharedSessionEndedByCleanTakeover(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		oldPersistent    bool
+		newClean         bool
+		wantHanded       []string
+		wantNewInflights int
+	}{
+		{name: "clean member, clean start", newClean: true, wantHanded: []string{testGroup + "|m-a|t/5|m5"}},
+		{name: "clean 3.1.1 member, session not continued", newClean: false, wantHanded: []string{testGroup + "|m-a|t/5|m5"}},
+		{name: "persistent member, clean start", oldPersistent: true, newClean: true, wantHanded: []string{testGroup + "|m-a|t/5|m5"}},
+		{name: "persistent member, session continued", oldPersistent: true, newClean: false, wantNewInflights: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
+			rec := &recordingSharer{}
+			sh := &shareHook{sharer: rec, server: srv, auth: &authHook{}}
+			for _, h := range []mochi.Hook{new(mochiauth.AllowHook), sh} {
+				if err := srv.AddHook(h, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c1, c2 := net.Pipe()
+			t.Cleanup(func() { c1.Close(); c2.Close() })
+			old := srv.NewClient(c1, "tcp", "m-a", false)
+			old.Properties.ProtocolVersion = 4 // mochi sends a 3.1.1 client no DISCONNECT: nothing reads c2
+			old.Properties.Clean = !tc.oldPersistent
+			sub := packets.Subscription{Filter: testGroup, Qos: 1}
+			old.State.Subscriptions.Add(testGroup, sub)
+			srv.Topics.Subscribe(old.ID, sub)
+			srv.Clients.Add(old)
+			old.State.Inflight.Set(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1},
+				TopicName: "t/5", PacketID: 3, Payload: []byte("m5"), ProtocolVersion: 4}) // sent, not acknowledged
+
+			s1, s2 := net.Pipe()
+			t.Cleanup(func() { s1.Close(); s2.Close() })
+			go func() { _ = srv.EstablishConnection("tcp", s1) }()
+			var connect bytes.Buffer
+			pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: 4,
+				Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: tc.newClean, ClientIdentifier: "m-a", Keepalive: 60}}
+			if err := pk.ConnectEncode(&connect); err != nil {
+				t.Fatal(err)
+			}
+			_ = s2.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := s2.Write(connect.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			connack := make([]byte, 4)
+			if _, err := io.ReadFull(s2, connack); err != nil || connack[0] != 0x20 || connack[3] != 0 {
+				t.Fatalf("CONNACK %x, %v", connack, err)
+			}
+
+			if got := rec.handedOn(); !slices.Equal(got, tc.wantHanded) {
+				t.Errorf("handed on %q, want %q", got, tc.wantHanded)
+			}
+			cl, ok := srv.Clients.Get("m-a")
+			if !ok || cl == old {
+				t.Fatal("the new connection does not hold the client id")
+			}
+			if n := cl.State.Inflight.Len(); n != tc.wantNewInflights {
+				t.Errorf("the new connection's session holds %d messages, want %d", n, tc.wantNewInflights)
+			}
+			// Forgotten once the new connection is established (its hook
+			// runs after CONNACK is written).
+			for deadline := time.Now().Add(5 * time.Second); ; {
+				sh.mu.Lock()
+				left := len(sh.discarded)
+				sh.mu.Unlock()
+				if left == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d discarded sessions still remembered after the takeover", left)
+				}
+				runtime.Gosched()
 			}
 		})
 	}
