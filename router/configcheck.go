@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"regexp"
 	"strconv"
@@ -51,7 +52,10 @@ func readable(ps *problems, path, file string) bool {
 }
 
 // sameListener reports whether two listen addresses would take the same
-// port (a wildcard host takes it on every address).
+// port (a wildcard host takes it on every address). Hosts are compared as
+// the listener binds them, without a DNS lookup: IP literals by value
+// (127.0.0.1 and ::ffff:127.0.0.1 are one), and localhost as 127.0.0.1,
+// the address Go's net.Listen picks for it.
 func sameListener(a, b string) bool {
 	ha, pa, err1 := net.SplitHostPort(a)
 	hb, pb, err2 := net.SplitHostPort(b)
@@ -59,7 +63,19 @@ func sameListener(a, b string) bool {
 		return false
 	}
 	wild := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
-	return ha == hb || wild(ha) || wild(hb)
+	if wild(ha) || wild(hb) || strings.EqualFold(ha, hb) {
+		return true
+	}
+	ip := func(h string) (netip.Addr, bool) {
+		if strings.EqualFold(h, "localhost") {
+			h = "127.0.0.1"
+		}
+		x, err := netip.ParseAddr(h)
+		return x.Unmap(), err == nil
+	}
+	ia, okA := ip(ha)
+	ib, okB := ip(hb)
+	return okA && okB && ia == ib
 }
 
 var ruleError = regexp.MustCompile(`^` + regexp.QuoteMeta(bridge.ErrRule.Error()) + ` (\d+): (.*)$`)

@@ -61,6 +61,8 @@ func TestValidateRefusesWhatNewRefuses(t *testing.T) {
 		{"MQTT inflight beyond the packet ids", "limits:\n  mqtt_inflight: 65536\n", `limits.mqtt_inflight: between 1 and 65535`},
 		{"no MQTT inflight", "limits:\n  mqtt_inflight: 0\n", `limits.mqtt_inflight: between 1 and 65535`},
 		{"one port for both listeners", "http:\n  listen: 127.0.0.1:7000\nmqtt:\n  listen: :7000\n", `mqtt.listen: ":7000" is http.listen's port too`},
+		{"one port, localhost and 127.0.0.1", "http:\n  listen: localhost:7000\nmqtt:\n  listen: 127.0.0.1:7000\n", `mqtt.listen: "127.0.0.1:7000" is http.listen's port too`},
+		{"one port, an IPv4-mapped address", "http:\n  listen: \"[::ffff:127.0.0.1]:7000\"\nmqtt:\n  listen: 127.0.0.1:7000\n", `mqtt.listen: "127.0.0.1:7000" is http.listen's port too`},
 		{"negative duration", "wamp:\n  ping_interval: -1s\n", `wamp.ping_interval: cannot be negative`},
 		{"zero call timeout", "rpc:\n  call_timeout: 0s\n", `rpc.call_timeout: must be positive`},
 		{"bad invoke policy", "rpc:\n  invoke: fastest\n", `rpc.invoke: want single`},
@@ -255,6 +257,31 @@ func TestSuggest(t *testing.T) {
 	} {
 		if got := suggest(tc.in, keys); got != tc.want {
 			t.Errorf("suggest(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestSameListener: which two listen addresses would take one port.
+func TestSameListener(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{":1883", "127.0.0.1:1883", true},
+		{"0.0.0.0:1883", "[::1]:1883", true},
+		{"127.0.0.1:1883", "127.0.0.1:1883", true},
+		{"localhost:1883", "127.0.0.1:1883", true},
+		{"LOCALHOST:1883", "localhost:1883", true},
+		{"[::ffff:127.0.0.1]:1883", "127.0.0.1:1883", true},
+		{"127.0.0.1:1883", "127.0.0.2:1883", false},
+		{"localhost:1883", "[::1]:1883", false},
+		{"127.0.0.1:1883", "127.0.0.1:8080", false},
+		{":0", ":0", false}, // each gets a port of its own
+		{"", ":1883", false},
+		{"example.com:1883", "127.0.0.1:1883", false}, // not looked up
+	} {
+		if got := sameListener(tc.a, tc.b); got != tc.same {
+			t.Errorf("sameListener(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.same)
 		}
 	}
 }
