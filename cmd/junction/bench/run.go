@@ -399,8 +399,8 @@ func (r *run) runPubSub(ctx context.Context, res *Result) error {
 		var wg sync.WaitGroup
 		warm := c
 		warm.Count = 0
-		for _, p := range pubs {
-			wg.Go(func() { r.publishLoopCfg(ctx, warmCtx, p, uri, warm, false) })
+		for i, p := range pubs {
+			wg.Go(func() { r.publishLoopCfg(ctx, warmCtx, p, uri, warm, false, phase(i, len(pubs), warm.Rate)) })
 		}
 		wg.Wait()
 		cancelWarm()
@@ -415,8 +415,8 @@ func (r *run) runPubSub(ctx context.Context, res *Result) error {
 		defer cancel()
 	}
 	var wg sync.WaitGroup
-	for _, p := range pubs {
-		wg.Go(func() { r.publishLoop(ctx, sendCtx, p, uri) })
+	for i, p := range pubs {
+		wg.Go(func() { r.publishLoop(ctx, sendCtx, p, uri, phase(i, len(pubs), c.Rate)) })
 	}
 	wg.Wait()
 	sendEnd := time.Now()
@@ -442,12 +442,23 @@ func (r *run) runPubSub(ctx context.Context, res *Result) error {
 	return nil
 }
 
-// publishLoop publishes until sendCtx ends or Count messages are sent.
-func (r *run) publishLoop(ctx, sendCtx context.Context, p endpoint, uri string) {
-	r.publishLoopCfg(ctx, sendCtx, p, uri, r.cfg, true)
+// phase is how far into its first interval publisher i of n starts, at
+// rate messages/s: paced publishers are spread evenly over the interval, so
+// that a thousand of them at 10/s send 10 000 messages/s smoothly, not a
+// thousand at once every 100 ms.
+func phase(i, n int, rate float64) time.Duration {
+	if rate <= 0 || n <= 1 {
+		return 0
+	}
+	return time.Duration(float64(time.Second) / rate * float64(i) / float64(n))
 }
 
-func (r *run) publishLoopCfg(ctx, sendCtx context.Context, p endpoint, uri string, c Config, count bool) {
+// publishLoop publishes until sendCtx ends or Count messages are sent.
+func (r *run) publishLoop(ctx, sendCtx context.Context, p endpoint, uri string, offset time.Duration) {
+	r.publishLoopCfg(ctx, sendCtx, p, uri, r.cfg, true, offset)
+}
+
+func (r *run) publishLoopCfg(ctx, sendCtx context.Context, p endpoint, uri string, c Config, count bool, offset time.Duration) {
 	buf := newPayload(c.Size)
 	var interval time.Duration
 	if c.Rate > 0 {
@@ -455,7 +466,7 @@ func (r *run) publishLoopCfg(ctx, sendCtx context.Context, p endpoint, uri strin
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	next := time.Now()
+	next := time.Now().Add(offset - interval) // the first message at offset
 	for i := 0; c.Count == 0 || i < c.Count; i++ {
 		if sendCtx.Err() != nil {
 			return
