@@ -97,7 +97,11 @@ type Config struct {
 	Hub               Hub      // nil: publications stay in MQTT on this router
 	RPC               RPC      // nil: $rpc/ topics are ordinary topics
 	Interest          Interest // nil: nobody is told of MQTT subscriptions (no federation)
-	Sessions          Sessions // nil: persistent sessions stay on this router (session.go)
+	// Sharer serves shared subscriptions (share.go): a member picked
+	// connected first, and what a leaving member held unacknowledged handed
+	// to another member. nil: mochi's own, which drops those messages.
+	Sharer   Sharer
+	Sessions Sessions // nil: persistent sessions stay on this router (session.go)
 }
 
 func (c *Config) validate() error {
@@ -221,9 +225,10 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("mqtt hook: %w", err)
 		}
 	}
-	if sh, ok := cfg.Interest.(Sharer); ok && cfg.Interest != nil {
-		// Federation: shared subscription groups are served cluster-wide (share.go).
-		s.share = &shareHook{sharer: sh, server: m, auth: ah}
+	if cfg.Sharer != nil {
+		// Shared subscription groups are served by the hub: cluster-wide
+		// with federation (share.go).
+		s.share = &shareHook{sharer: cfg.Sharer, server: m, auth: ah, scoped: cfg.Interest != nil}
 		if err := m.AddHook(s.share, nil); err != nil {
 			return nil, fmt.Errorf("mqtt hook: %w", err)
 		}

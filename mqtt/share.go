@@ -32,12 +32,15 @@ type Sharer interface {
 	ShareLeft(group, clientID string, m bridge.MQTTMessage)
 }
 
-// shareHook is added when federation is on (Config.Interest is a Sharer).
+// shareHook is added when the router has a hub (Config.Sharer).
 type shareHook struct {
 	mochi.HookBase
 	sharer Sharer
 	server *mochi.Server
 	auth   *authHook
+	// scoped: with federation, the hub says which groups serve each local
+	// publication (OnPublish); without, every group here does.
+	scoped bool
 
 	mu sync.Mutex
 	// discarded holds, by client id, a session that a takeover is ending
@@ -55,7 +58,9 @@ func (h *shareHook) ID() string { return "junction-share" }
 
 func (h *shareHook) Provides(b byte) bool {
 	switch b {
-	case mochi.OnPublish, mochi.OnSelectSubscribers, mochi.OnDisconnect, mochi.OnSharedUndelivered, mochi.OnQosDropped,
+	case mochi.OnPublish:
+		return h.scoped
+	case mochi.OnSelectSubscribers, mochi.OnDisconnect, mochi.OnSharedUndelivered, mochi.OnQosDropped,
 		mochi.OnSessionEstablish, mochi.OnSessionEstablished:
 		return true
 	}

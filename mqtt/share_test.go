@@ -228,7 +228,7 @@ func TestSharedGroupEmptiedAfterTheHubPicked(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
 			rec := &scopingSharer{}
-			sh := &shareHook{sharer: rec, server: srv, auth: &authHook{}}
+			sh := &shareHook{sharer: rec, server: srv, auth: &authHook{}, scoped: true}
 			for _, h := range []mochi.Hook{new(mochiauth.AllowHook), sh} {
 				if err := srv.AddHook(h, nil); err != nil {
 					t.Fatal(err)

@@ -157,6 +157,7 @@ func New(cfg Config, log *slog.Logger) (*Router, error) {
 	}
 	if hub != nil {
 		mcfg.Hub = hub
+		mcfg.Sharer = hub
 	}
 	if fed {
 		mcfg.Interest = hub

@@ -83,3 +83,60 @@ func TestSharedMemberTakenOverWithCleanStart(t *testing.T) {
 		})
 	}
 }
+
+// TestSharedMemberLeavesOneRouter: on one router without federation, what
+// a member of a shared group holds unacknowledged when its session ends
+// (it disconnects, or a clean start takes its client id) goes to the
+// group's other member, as across routers. mochi alone drops it.
+func TestSharedMemberLeavesOneRouter(t *testing.T) {
+	r := startRouter(t, nil)
+	other := make(chan string, 100)
+	m2 := connectV3(t, "tcp://"+mqttAddr(r), "m2", nil)
+	waitToken(t, m2.Subscribe("$share/g/jobs/+", 1, func(_ mqtt3.Client, m mqtt3.Message) { other <- string(m.Payload()) }), "m2 subscribe")
+	pub := connectV3(t, "tcp://"+mqttAddr(r), "pub", nil)
+
+	for _, tc := range []struct {
+		name  string
+		leave func(id string, m1 mqtt3.Client)
+	}{
+		{name: "member disconnects", leave: func(_ string, m1 mqtt3.Client) { m1.Disconnect(0) }},
+		{name: "clean start takes the client id", leave: func(id string, _ mqtt3.Client) {
+			connectV3(t, "tcp://"+mqttAddr(r), id, nil)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := "m1-" + tc.name[:6]
+			held := make(chan string, 100)
+			m1 := connectV3(t, "tcp://"+mqttAddr(r), id, func(o *mqtt3.ClientOptions) {
+				o.SetAutoAckDisabled(true) // m1 never acknowledges
+			})
+			waitToken(t, m1.Subscribe("$share/g/jobs/+", 1, func(_ mqtt3.Client, m mqtt3.Message) { held <- string(m.Payload()) }), "m1 subscribe")
+			var job string
+			for i := 0; job == ""; i++ {
+				if i == 50 {
+					t.Fatal("m1 was never picked in 50 messages")
+				}
+				p := fmt.Sprintf("%s-job-%d", id, i)
+				waitToken(t, pub.Publish("jobs/x", 1, false, p), "publish")
+				select {
+				case job = <-held:
+				case <-other:
+				case <-time.After(5 * time.Second):
+					t.Fatalf("%s reached no member", p)
+				}
+			}
+			tc.leave(id, m1)
+			deadline := time.After(10 * time.Second)
+			for {
+				select {
+				case got := <-other:
+					if got == job {
+						return
+					}
+				case <-deadline:
+					t.Fatalf("%s, unacknowledged by %s when its session ended, never reached m2", job, id)
+				}
+			}
+		})
+	}
+}
