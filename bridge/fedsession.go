@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -855,6 +856,12 @@ func (h *Hub) answerSessionRequest(ctx context.Context, link sessionLink, ms MQT
 			}
 			t.Stop()
 		}
+		h.sess.mu.Lock()
+		h.sess.arrived[m.clientID] = slices.DeleteFunc(h.sess.arrived[m.clientID], func(x chan struct{}) bool { return x == c })
+		if len(h.sess.arrived[m.clientID]) == 0 {
+			delete(h.sess.arrived, m.clientID) // nobody waits for it any more
+		}
+		h.sess.mu.Unlock()
 	}
 	if !ok {
 		link.SendTo(origin, encodeSession(m.req, 0, nil), true)

@@ -189,6 +189,12 @@ func TestSessionArrivingDuringAnExport(t *testing.T) {
 	link.waitSent(t, "b", "the session", func(m sessionWire) bool {
 		return m.op == sessionOpSession && m.req == 1 && m.session != nil && m.session.ClientID == "dev"
 	})
+	h.sess.mu.Lock()
+	waiting := len(h.sess.arrived)
+	h.sess.mu.Unlock()
+	if waiting != 0 {
+		t.Errorf("%d client ids still have requests waiting for their arrival", waiting)
+	}
 	if !ms.forwarding("dev") {
 		t.Fatal("the engine does not forward the exported session")
 	}
