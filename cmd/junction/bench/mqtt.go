@@ -309,8 +309,19 @@ func dialConn(ctx context.Context, raw, subprotocol string, timeout time.Duratio
 type wsConn struct {
 	*websocket.Conn
 	r   io.Reader
-	wmu sync.Mutex
+	wmu sync.Mutex // one message at a time
+	// pmu is the sync.Locker paho.golang takes around each packet it
+	// writes, a Write per part (fixed header, then the rest): without it a
+	// PINGREQ from paho's pinger could land between a SUBSCRIBE's header
+	// and body, and the server read a malformed packet (it happened now
+	// and then at the first SUBSCRIBE of TestBenchJunction's WebSocket
+	// fan-in). A TCP socket needs none: net.Buffers is one writev there.
+	pmu sync.Mutex
 }
+
+// Lock and Unlock make a wsConn the sync.Locker paho.golang looks for.
+func (c *wsConn) Lock()   { c.pmu.Lock() }
+func (c *wsConn) Unlock() { c.pmu.Unlock() }
 
 func (c *wsConn) Read(p []byte) (int, error) {
 	for {
