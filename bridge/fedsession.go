@@ -114,6 +114,7 @@ type sessionLink interface {
 	ID() string
 	Nodes() []string
 	IsLive(node string) bool
+	NodeAlive(ctx context.Context, node string) (bool, error)
 	SendTo(node string, body []byte, reliable bool) bool
 	ClaimSession(ctx context.Context, clientID string) (prev, from string, err error)
 	MoveSession(ctx context.Context, clientID, to string) (moved bool, owner string, err error)
@@ -402,7 +403,7 @@ func (h *Hub) HandOverMQTTSessions(ctx context.Context) {
 	if len(ids) == 0 {
 		return
 	}
-	nodes := link.Nodes()
+	nodes := aliveNow(ctx, link, link.Nodes())
 	if len(nodes) == 0 {
 		h.log.Warn("draining: no other live router to hand MQTT sessions to; they end with this router", "sessions", len(ids))
 		return
@@ -441,6 +442,25 @@ func (h *Hub) HandOverMQTTSessions(ctx context.Context) {
 	}
 	h.log.Info("draining: MQTT sessions handed to other routers", "sessions", moved)
 	wg.Wait()
+}
+
+// aliveNow keeps the routers of nodes that Redis says are alive now.
+// nodes is this router's view as of its last heartbeat: a router that left
+// a moment ago (as in a rolling restart) is still in it, and a session
+// handed to it would be lost with it. If Redis cannot say, nodes stays as
+// it is.
+func aliveNow(ctx context.Context, link sessionLink, nodes []string) []string {
+	out := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		alive, err := link.NodeAlive(ctx, n)
+		if err != nil {
+			return nodes
+		}
+		if alive {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // waitExports waits until no exported session forwards any more, or ctx

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -14,9 +15,11 @@ import (
 // sessionTestLink is a link to routers "b" and "c" that records what the
 // hub sends.
 type sessionTestLink struct {
-	mu   sync.Mutex
-	sent []sentTo
-	more chan struct{} // signalled on each send
+	mu    sync.Mutex
+	sent  []sentTo
+	more  chan struct{}   // signalled on each send
+	gone  map[string]bool // routers Redis says have left
+	moves []string        // MoveSession's destinations
 }
 
 type sentTo struct {
@@ -24,13 +27,16 @@ type sentTo struct {
 	m    sessionWire
 }
 
-func (l *sessionTestLink) AddRoute(federation.Route)              {}
-func (l *sessionTestLink) RemoveRoute(federation.Route)           {}
-func (l *sessionTestLink) Publish(federation.Message) int         { return 0 }
-func (l *sessionTestLink) Retain(string, []byte)                  {}
-func (l *sessionTestLink) ID() string                             { return "a" }
-func (l *sessionTestLink) Nodes() []string                        { return []string{"b", "c"} }
-func (l *sessionTestLink) IsLive(string) bool                     { return true }
+func (l *sessionTestLink) AddRoute(federation.Route)      {}
+func (l *sessionTestLink) RemoveRoute(federation.Route)   {}
+func (l *sessionTestLink) Publish(federation.Message) int { return 0 }
+func (l *sessionTestLink) Retain(string, []byte)          {}
+func (l *sessionTestLink) ID() string                     { return "a" }
+func (l *sessionTestLink) Nodes() []string                { return []string{"b", "c"} }
+func (l *sessionTestLink) IsLive(string) bool             { return true }
+func (l *sessionTestLink) NodeAlive(_ context.Context, node string) (bool, error) {
+	return !l.gone[node], nil
+}
 func (l *sessionTestLink) HasRoute(string, federation.Route) bool { return false }
 func (l *sessionTestLink) RouteVersion(string) int64              { return 0 }
 func (l *sessionTestLink) RoutesWritten(context.Context) (int64, error) {
@@ -39,8 +45,11 @@ func (l *sessionTestLink) RoutesWritten(context.Context) (int64, error) {
 func (l *sessionTestLink) ClaimSession(context.Context, string) (string, string, error) {
 	return "", "", nil
 }
-func (l *sessionTestLink) MoveSession(context.Context, string, string) (bool, string, error) {
-	return true, "", nil
+func (l *sessionTestLink) MoveSession(_ context.Context, _, to string) (bool, string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.moves = append(l.moves, to)
+	return true, to, nil
 }
 
 func (l *sessionTestLink) SendTo(node string, body []byte, _ bool) bool {
@@ -96,7 +105,7 @@ type gatedSessions struct {
 func (g *gatedSessions) ExportSession(id string, clean bool) (MQTTSession, bool) {
 	first := false
 	g.once.Do(func() { first = true })
-	if first {
+	if first && g.entered != nil {
 		close(g.entered)
 		<-g.gate
 	}
@@ -122,7 +131,7 @@ func (g *gatedSessions) EndForwarding(id string) {
 func (g *gatedSessions) ImportSession(s MQTTSession) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if len(g.sessions) == 0 && len(g.moved) == 0 {
+	if g.imported != nil && len(g.sessions) == 0 && len(g.moved) == 0 {
 		defer close(g.imported)
 	}
 	delete(g.moved, s.ClientID) // an export still forwarding is taken over
@@ -138,7 +147,17 @@ func (g *gatedSessions) DeliverSession(id string, _ MQTTInflight) error {
 	return nil
 }
 
-func (g *gatedSessions) PersistentSessions() []string { return nil }
+func (g *gatedSessions) PersistentSessions() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var ids []string
+	for id := range g.sessions {
+		if !g.moved[id] {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
 
 func (g *gatedSessions) forwarding(id string) bool {
 	g.mu.Lock()
@@ -203,4 +222,45 @@ func TestSessionArrivingDuringAnExport(t *testing.T) {
 	link.waitSent(t, "b", "the message that reached the exported session", func(m sessionWire) bool {
 		return m.op == sessionOpForward && m.clientID == "dev" && string(m.inflight.Message.Payload) == "after"
 	})
+}
+
+// TestHandOverSkipsARouterThatLeft: a draining router hands its sessions
+// only to routers Redis says are alive now. Its own view, as of its last
+// heartbeat, can still list a router that left a moment before (in a
+// rolling restart, the one restarted just before); a session handed there
+// was lost, and its client found no session on its next router (CI,
+// TestSessionsAcrossRouterProcesses/single/rolling_restart: "session
+// present false").
+func TestHandOverSkipsARouterThatLeft(t *testing.T) {
+	h := testHub(t, 0)
+	h.sess.forwardMax = 50 * time.Millisecond // no barrier is answered here
+	link := &sessionTestLink{more: make(chan struct{}, 1), gone: map[string]bool{"b": true}}
+	h.ConnectFederation(link)
+	ms := &gatedSessions{sessions: map[string]MQTTSession{}, moved: map[string]bool{}}
+	for i := range 10 {
+		id := fmt.Sprintf("dev-%d", i)
+		ms.sessions[id] = MQTTSession{ClientID: id, Version: 4, Subscriptions: []MQTTSubscription{{Filter: "inbox/" + id, QoS: 1}}}
+	}
+	h.ConnectSessions(ms)
+	t.Cleanup(h.CloseSessions)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	h.HandOverMQTTSessions(ctx)
+
+	link.mu.Lock()
+	defer link.mu.Unlock()
+	if len(link.moves) != 10 {
+		t.Fatalf("%d sessions moved in Redis, want 10", len(link.moves))
+	}
+	for _, to := range link.moves {
+		if to != "c" {
+			t.Fatalf("a session's ownership moved to %q, a router that left", to)
+		}
+	}
+	for _, s := range link.sent {
+		if s.m.op == sessionOpSession && s.node != "c" {
+			t.Fatalf("session %s sent to %s, a router that left", s.m.session.ClientID, s.node)
+		}
+	}
 }

@@ -174,3 +174,31 @@ func (l *Link) RouteVersion(node string) int64 {
 // IsLive reports whether node is another live router, as of the last
 // heartbeat.
 func (l *Link) IsLive(node string) bool { return l.isLive(node) }
+
+// scriptNodeAlive: KEYS nodes; ARGV incarnation, node timeout ms. Returns 1
+// if the router heartbeat within the timeout (by the Redis clock).
+const scriptNodeAlive = `
+local seen = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not seen then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if now - tonumber(seen) <= tonumber(ARGV[2]) then return 1 end
+return 0
+`
+
+// NodeAlive asks Redis whether node is a live router now. IsLive answers
+// as of this router's last heartbeat, up to a heartbeat ago: a router that
+// has left since (it removed itself from Redis) is still live there, and a
+// session handed to it would be lost. One Redis command.
+func (l *Link) NodeAlive(ctx context.Context, node string) (bool, error) {
+	if !l.running() {
+		return false, ErrNotStarted
+	}
+	c, cancel := context.WithTimeout(ctx, l.opTimeout)
+	defer cancel()
+	n, err := l.client.Eval(c, scriptNodeAlive, []string{l.keys.nodes}, node, l.cfg.NodeTimeout.Milliseconds()).Int64()
+	if err != nil {
+		return false, err
+	}
+	return n == 1, nil
+}

@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -164,4 +165,40 @@ func TestClaimBeforeFirstHeartbeat(t *testing.T) {
 			}
 		})
 	}
+}
+
+// NodeAlive answers from Redis now: a router that has left is not alive
+// even while the others' views (IsLive, as of their last heartbeat) may
+// still list it; a router that crashed is alive until NodeTimeout.
+func TestNodeAlive(t *testing.T) {
+	srv := fedtest.Start(t, fedtest.Options{})
+	prefix := uniquePrefix(t)
+	a := startNode(t, testConfig(single(srv), prefix, "a"))
+	b := startNode(t, testConfig(single(srv), prefix, "b"))
+	c := startNode(t, testConfig(single(srv), prefix, "c"))
+	waitUp(t, a, b, c)
+	ctx := context.Background()
+	for _, n := range []string{b.ID(), c.ID(), a.ID()} {
+		if alive, err := a.NodeAlive(ctx, n); err != nil || !alive {
+			t.Fatalf("NodeAlive(%s) = %v, %v; want true", n, alive, err)
+		}
+	}
+	if alive, err := a.NodeAlive(ctx, "nobody-123"); err != nil || alive {
+		t.Fatalf("NodeAlive of an unknown router = %v, %v", alive, err)
+	}
+	bID := b.ID()
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if alive, err := a.NodeAlive(ctx, bID); err != nil || alive {
+		t.Fatalf("NodeAlive of a router that left = %v, %v; want false at once", alive, err)
+	}
+	c.kill(t) // a crash: its heartbeat stays until NodeTimeout
+	if alive, err := a.NodeAlive(ctx, c.ID()); err != nil || !alive {
+		t.Fatalf("NodeAlive of a router that just crashed = %v, %v; want true until NodeTimeout", alive, err)
+	}
+	waitFor(t, 10*time.Second, "the crashed router judged dead in Redis", func() bool {
+		alive, err := a.NodeAlive(ctx, c.ID())
+		return err == nil && !alive
+	})
 }
