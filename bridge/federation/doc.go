@@ -217,7 +217,9 @@
 //     sessions themselves live in their owner's memory: an owner that
 //     crashes loses them, and its keys stay until the ids are claimed again.
 //     A key moved by a draining router (MoveSession) also names the router
-//     it came from, until it is claimed again.
+//     it came from, until it is claimed again. Nodes and IsLive answer as of
+//     the last heartbeat; NodeAlive asks Redis (one EVAL), so that a drain
+//     never moves a session to a router that has just left.
 //   - RoutesWritten and RouteVersion order a router's route changes against
 //     other routers' tables (the session barrier, bridge/fedsession.go);
 //     Publish queues a message under the table's read lock, so a message
