@@ -353,6 +353,12 @@ func TestBridgeExactlyOnce(t *testing.T) {
 	for _, s := range []struct{ uri, match string }{{"ov.a.b", "exact"}, {"ov.", "prefix"}, {"ov..b", "wildcard"}, {"", "prefix"}} {
 		label := s.match
 		if err := w.Subscribe(s.uri, func(ev *nxwamp.Event) {
+			// The "" prefix also matches the meta API's events: nexus
+			// publishes this very session's wamp.session.on_join
+			// asynchronously, and it can come after the SUBSCRIBE.
+			if topic, _ := ev.Details["topic"].(string); strings.HasPrefix(topic, "wamp.") {
+				return
+			}
 			if len(ev.Arguments) > 0 {
 				wampGot <- fmt.Sprintf("%s:%v", label, ev.Arguments[0])
 			}
