@@ -151,7 +151,7 @@ type Server struct {
 	active sync.WaitGroup           // ServeConn calls in progress
 
 	sess  *sessionHook // nil without Config.Sessions
-	share *shareHook   // nil without federation
+	share *shareHook   // nil without Config.Sharer
 }
 
 // New configures and starts a mochi broker with no listeners of its own.
