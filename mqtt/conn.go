@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,6 +56,17 @@ type queuedConn struct {
 	// callback, made once (a closure per write would be an allocation).
 	raw      syscall.RawConn
 	rawWrite rawWriter
+
+	// Parking (see Park): a plain TCP socket waits for its next packet
+	// with no goroutine. pk guards what follows it.
+	pk        sync.Mutex
+	poller    *poller      // nil: the connection does not park
+	pollKey   uint64       // its key in the poller; 0 while it is not in it
+	parked    bool         // resume runs when it wakes
+	unparked  bool         // closed: it does not park again
+	resume    func()       // mochi's read loop, to run on a goroutine of its own
+	timer     *time.Timer  // wakes it at its read deadline
+	rdeadline atomic.Int64 // the read deadline mochi last set, in Unix ns; 0: none
 
 	info   auth.ConnInfo // set before the connection is handed to mochi
 	remote net.Addr      // the client's address (info.Remote); nil: the socket's peer's
@@ -214,11 +226,69 @@ func (q *queuedConn) closedByServer() bool {
 
 // abort closes the connection at once, without a goodbye that could block.
 func (q *queuedConn) abort() {
+	defer q.unpark()
 	if a, ok := q.Conn.(interface{ Abort() error }); ok {
 		_ = a.Abort()
 		return
 	}
 	_ = q.Conn.Close()
+}
+
+// Park is mochi's Parker: with no byte to read, the read loop ends here
+// and runs again, as resume, on a goroutine of its own once the socket is
+// readable, the read deadline (the keepalive) has passed or the connection
+// is closed. An idle client then holds no goroutine, so no stack: at the
+// least 4 KiB that a goroutine blocked in a read keeps, and that a burst of
+// connects has to fault in fresh, one new stack per connection.
+func (q *queuedConn) Park(resume func()) bool {
+	q.pk.Lock()
+	defer q.pk.Unlock()
+	if q.poller == nil || q.unparked {
+		return false
+	}
+	if err := q.poller.arm(q); err != nil {
+		q.poller = nil // read on, and do not try again
+		return false
+	}
+	q.parked, q.resume = true, resume
+	if d := q.rdeadline.Load(); d != 0 {
+		wait := time.Until(time.Unix(0, d))
+		if q.timer == nil {
+			q.timer = time.AfterFunc(wait, q.wake)
+		} else {
+			q.timer.Reset(wait)
+		}
+	}
+	return true
+}
+
+// wake runs a parked connection's read loop again.
+func (q *queuedConn) wake() {
+	q.pk.Lock()
+	if !q.parked {
+		q.pk.Unlock()
+		return
+	}
+	q.parked = false
+	resume := q.resume
+	q.resume = nil
+	if q.timer != nil {
+		q.timer.Stop()
+	}
+	q.pk.Unlock()
+	go resume()
+}
+
+// unpark ends parking for good: the connection is closed or its session
+// over. A parked one wakes, to meet the closed connection.
+func (q *queuedConn) unpark() {
+	q.pk.Lock()
+	q.unparked = true
+	if q.poller != nil {
+		q.poller.forget(q)
+	}
+	q.pk.Unlock()
+	q.wake()
 }
 
 // writeLoop writes what is queued until nothing is, then ends; kick starts
@@ -282,12 +352,15 @@ func (q *queuedConn) Close() error {
 	q.mu.Lock()
 	q.closing = true
 	q.mu.Unlock()
-	return q.Conn.SetReadDeadline(time.Now())
+	err := q.Conn.SetReadDeadline(time.Now())
+	q.unpark()
+	return err
 }
 
 // finish flushes what is queued, within the write timeout, and closes the
 // connection. It does not wait; done is closed when it is over.
 func (q *queuedConn) finish() {
+	q.unpark()
 	q.mu.Lock()
 	q.closing, q.finished = true, true
 	q.kick()
@@ -305,6 +378,11 @@ func (q *queuedConn) SetReadDeadline(t time.Time) error {
 	if q.closing {
 		return nil
 	}
+	var d int64
+	if !t.IsZero() {
+		d = t.UnixNano()
+	}
+	q.rdeadline.Store(d)
 	return q.Conn.SetReadDeadline(t)
 }
 

@@ -148,7 +148,10 @@ type Server struct {
 	mu     sync.Mutex
 	conns  map[*queuedConn]struct{} // for the forced end of a drain
 	closed bool                     // Close has begun: no new connections
-	active sync.WaitGroup           // ServeConn calls in progress
+	active sync.WaitGroup           // sessions in progress (ServeConn, Attach)
+	// poll wakes parked connections (Attach); started with the first.
+	poll       *poller
+	pollFailed bool
 
 	sess  *sessionHook // nil without Config.Sessions
 	share *shareHook   // nil without Config.Sharer
@@ -258,17 +261,36 @@ func (s *Server) Info() *system.Info { return s.mochi.Info }
 // ServeConn runs an MQTT session on c until it ends. transport is
 // TransportTCP or TransportWebSocket; info is for authentication.
 func (s *Server) ServeConn(c net.Conn, transport string, info auth.ConnInfo) {
+	done := make(chan struct{})
+	s.serve(c, transport, info, false, func() { close(done) })
+	<-done
+}
+
+// Attach serves an MQTT session on c as ServeConn does, but holds no
+// goroutine while the client is silent: it returns once the connection
+// waits for its next packet, or is over, and calls ended when the session
+// is over, from whichever goroutine ended it. Only a plain TCP connection on
+// Linux waits this way (see queuedConn.Park); any other is served to its
+// end before Attach returns.
+func (s *Server) Attach(c net.Conn, transport string, info auth.ConnInfo, ended func()) {
+	s.serve(c, transport, info, true, ended)
+}
+
+func (s *Server) serve(c net.Conn, transport string, info auth.ConnInfo, park bool, ended func()) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		_ = c.Close()
+		ended()
 		return
 	}
 	s.active.Add(1)
+	var p *poller
+	if _, plain := c.(*net.TCPConn); park && plain {
+		p = s.pollerLocked()
+	}
 	s.mu.Unlock()
-	defer s.active.Done()
 	disconnected := s.cfg.Metrics.Connected(transport)
-	defer disconnected()
 	start := time.Now()
 	if info.Remote == "" {
 		info.Remote = c.RemoteAddr().String()
@@ -279,13 +301,36 @@ func (s *Server) ServeConn(c net.Conn, transport string, info auth.ConnInfo) {
 	// PROXY header: what mochi files it under. As a string, which the
 	// caller has made already: mochi need not format the peer's again.
 	q.remote = remoteAddr(info.Remote)
+	var parker mochi.Parker
+	if p != nil && q.raw != nil {
+		q.poller, parker = p, q
+	}
 	s.track(q)
-	defer s.untrack(q)
 	_ = c.SetReadDeadline(time.Now().Add(s.cfg.ConnectTimeout)) // mochi sets none before CONNECT
-	err := s.mochi.EstablishConnection(transport, q)
-	q.finish()
-	<-q.done
-	s.logEnd(q, transport, time.Since(start), err)
+	s.mochi.EstablishParked(transport, q, parker, func(err error) {
+		q.finish()
+		<-q.done
+		s.logEnd(q, transport, time.Since(start), err)
+		s.untrack(q)
+		disconnected()
+		s.active.Done()
+		ended()
+	})
+}
+
+// pollerLocked returns the poller that wakes parked connections, started
+// with the first one; nil where they cannot park. s.mu is held.
+func (s *Server) pollerLocked() *poller {
+	if s.poll == nil && !s.pollFailed && parkable {
+		p, err := newPoller(s.log)
+		if err != nil {
+			s.pollFailed = true
+			s.log.Warn("idle connections will each hold a goroutine", "error", err)
+			return nil
+		}
+		s.poll = p
+	}
+	return s.poll
 }
 
 // ServeWebSocket runs an MQTT session on an upgraded WebSocket.
@@ -446,6 +491,13 @@ drain:
 		cancel()
 	}
 	_ = s.mochi.Close()
+	s.mu.Lock()
+	if s.poll != nil {
+		// Every session is over: none is parked.
+		s.poll.close()
+		s.poll = nil
+	}
+	s.mu.Unlock()
 	return err
 }
 

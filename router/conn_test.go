@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -516,4 +517,77 @@ func TestProxyHeaderFromUntrustedPeerRefused(t *testing.T) {
 	if code := rawConnect(t, mqttAddr(r), "", "direct", "", "", 4); code != 0 {
 		t.Fatalf("direct client: CONNACK %#x", code)
 	}
+}
+
+// TestIdleMQTTConnectionsHoldNoGoroutine connects 200 MQTT clients over TCP
+// that subscribe and then say nothing. Each parks (mqtt.Server.Attach): the
+// router holds no goroutine for it, yet a message published to their topic
+// reaches every one at QoS 0, a PINGREQ after the silence is answered, and
+// each client's end is still seen (its disconnect is counted).
+func TestIdleMQTTConnectionsHoldNoGoroutine(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("connections park on Linux only")
+	}
+	r := startRouter(t, nil)
+	const n = 200
+	subscribe := []byte{0x82, 0, 0, 1, 0, 9}
+	subscribe = append(subscribe, "idle/news"...)
+	subscribe = append(subscribe, 0)
+	subscribe[1] = byte(len(subscribe) - 2)
+
+	before := runtime.NumGoroutine()
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		c, err := net.DialTimeout("tcp", mqttAddr(r), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		conns[i] = c
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write(append(mqttConnectPacket(fmt.Sprintf("idle-%d", i), 4), subscribe...)); err != nil {
+			t.Fatal(err)
+		}
+		ack := make([]byte, 4+5) // CONNACK, SUBACK
+		if _, err := io.ReadFull(c, ack); err != nil {
+			t.Fatalf("client %d: CONNACK and SUBACK: %v", i, err)
+		}
+		if ack[3] != 0 || ack[4] != 0x90 || ack[8] != 0 {
+			t.Fatalf("client %d: CONNACK and SUBACK % x", i, ack)
+		}
+	}
+	// Goroutines that start and end on their own (handshake workers, timers)
+	// may still run: the bound is far below one per client.
+	waitFor(t, 10*time.Second, "idle clients without goroutines", func() bool {
+		return runtime.NumGoroutine()-before < n/10
+	})
+
+	pub := connectV5(t, "mqtt://"+mqttAddr(r), "idle-publisher", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := pub.cm.Publish(ctx, &paho.Publish{Topic: "idle/news", Payload: []byte("wake up")}); err != nil {
+		t.Fatal(err)
+	}
+	want := append([]byte{0x30, byte(2 + len("idle/news") + len("wake up")), 0, 9}, "idle/newswake up"...)
+	for i, c := range conns {
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("client %d: % x, %v; want % x", i, got, err, want)
+		}
+		if _, err := c.Write([]byte{0xC0, 0}); err != nil { // PINGREQ
+			t.Fatal(err)
+		}
+		resp := make([]byte, 2)
+		if _, err := io.ReadFull(c, resp); err != nil || resp[0] != 0xD0 {
+			t.Fatalf("client %d: PINGRESP % x, %v", i, resp, err)
+		}
+	}
+
+	ended := metricValue(t, r, `junction_disconnects_total{protocol="mqtt",reason="client_disconnect"}`)
+	for _, c := range conns {
+		_, _ = c.Write([]byte{0xE0, 0}) // DISCONNECT
+	}
+	waitFor(t, 10*time.Second, "every idle client's disconnect counted", func() bool {
+		return metricValue(t, r, `junction_disconnects_total{protocol="mqtt",reason="client_disconnect"}`)-ended >= n
+	})
 }

@@ -280,13 +280,20 @@ func (r *Router) Start() error {
 	if !r.started.CompareAndSwap(false, true) {
 		return errors.New("router already started")
 	}
-	httpLn, err := r.listen(r.cfg.HTTP.Listen, r.cfg.HTTP.TLS, r.cfg.HTTP.ProxyProtocol, r.httpTrusted)
+	httpLn, err := r.listen(r.cfg.HTTP.Listen, r.cfg.HTTP.TLS, r.cfg.HTTP.ProxyProtocol, r.httpTrusted, net.KeepAliveConfig{})
 	if err != nil {
 		return fmt.Errorf("http.listen: %w", err)
 	}
 	var mqttLn net.Listener
 	if r.cfg.MQTT.Listen != "" {
-		if mqttLn, err = r.listen(r.cfg.MQTT.Listen, r.cfg.MQTT.TLS, r.cfg.MQTT.ProxyProtocol, r.mqttTrusted); err != nil {
+		// TCP keepalive on the MQTT port: SO_KEEPALIVE with the kernel's
+		// timings (first probe after 2 h of silence), where Go's default
+		// probes every connection silent for 15 s and costs four socket
+		// options per accepted connection. MQTT has a keepalive of its own
+		// (held to mqtt.max_keep_alive); TCP's only ends connections to peers
+		// that vanished. The HTTP port keeps Go's default: WAMP has none.
+		keepAlive := net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}
+		if mqttLn, err = r.listen(r.cfg.MQTT.Listen, r.cfg.MQTT.TLS, r.cfg.MQTT.ProxyProtocol, r.mqttTrusted, keepAlive); err != nil {
 			_ = httpLn.Close()
 			return fmt.Errorf("mqtt.listen: %w", err)
 		}
@@ -334,8 +341,11 @@ func (r *Router) Start() error {
 	return nil
 }
 
-func (r *Router) listen(addr string, tc TLSConfig, proxyProtocol bool, trusted trustedSet) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
+// listen opens a listener; keepAlive is for its connections (the zero
+// value: Go's default).
+func (r *Router) listen(addr string, tc TLSConfig, proxyProtocol bool, trusted trustedSet, keepAlive net.KeepAliveConfig) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAliveConfig: keepAlive}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, err
 	}

@@ -122,8 +122,13 @@ func (r *Router) serveMQTTConn(c net.Conn, listener string) {
 		refuseMQTT(c, r.cfg.Limits.ConnectTimeout.D())
 		return
 	}
-	defer release()
-	r.mqtt.ServeConn(c, mqtt.TransportTCP, auth.ConnInfo{Remote: remote, TLS: tlsState(c)})
+	// The session may outlast this goroutine (an idle connection parks:
+	// mqtt.Server.Attach), so it counts for Shutdown on its own.
+	r.conns.Add(1)
+	r.mqtt.Attach(c, mqtt.TransportTCP, auth.ConnInfo{Remote: remote, TLS: tlsState(c)}, func() {
+		release()
+		r.conns.Done()
+	})
 }
 
 // refuseMQTT answers a CONNECT with CONNACK "server unavailable" (3.1, 3.1.1)

@@ -209,7 +209,7 @@ func newClient(c net.Conn, o *ops) *Client {
 	if c != nil {
 		cl.Net = ClientConnection{
 			Conn:   c,
-			bconn:  bufio.NewReaderSize(c, o.options.ClientNetReadBufferSize),
+			bconn:  o.reader(c), // JUNCTION PATCH: from the pool
 			Remote: c.RemoteAddr().String(),
 		}
 	}
@@ -443,27 +443,85 @@ func (cl *Client) ClearExpiredInflights(now, maximumExpiry int64) []uint16 {
 // Read reads incoming packets from the connected client and transforms them into
 // packets to be handled by the packetHandler.
 func (cl *Client) Read(packetHandler ReadFn) error {
-	var err error
+	_, err := cl.read(packetHandler, nil, nil, false)
+	return err
+}
 
+// Parker is a connection that can wait for its next bytes without a
+// goroutine (JUNCTION PATCH). A goroutine blocked in a read holds its stack,
+// 4 KiB or more, for as long as the client is silent, and most IoT clients
+// are silent most of the time; a parked connection holds none, nor a read
+// buffer.
+type Parker interface {
+	// Park arranges for resume to run, on a goroutine of its own, once the
+	// connection has bytes to read, its read deadline has passed or it is
+	// closed, and reports true. false: it cannot park now; read on.
+	Park(resume func()) bool
+}
+
+// read is Read that parks the connection, when parker is not nil, instead
+// of waiting for a packet that has not begun to arrive (JUNCTION PATCH).
+// resumed: the connection was parked and woke, so its read deadline stands
+// (a wake by the deadline must meet it, not a fresh one).
+func (cl *Client) read(packetHandler ReadFn, parker Parker, resume func(), resumed bool) (parked bool, err error) {
 	for {
 		if cl.Closed() {
-			return nil
+			return false, nil
 		}
 
-		cl.refreshDeadline(cl.State.Keepalive)
+		if !resumed {
+			cl.refreshDeadline(cl.State.Keepalive)
+			if parker != nil && cl.Net.bconn != nil && cl.Net.bconn.Buffered() == 0 {
+				// The reader goes back to the pool first: once Park is
+				// called, resume may already be running.
+				cl.releaseReader()
+				if parker.Park(resume) {
+					return true, nil
+				}
+			}
+		}
+		resumed = false
+		if cl.Net.bconn == nil && cl.Net.Conn != nil {
+			cl.Net.bconn = cl.ops.reader(cl.Net.Conn)
+		}
+
 		fh := new(packets.FixedHeader)
 		err = cl.ReadFixedHeader(fh)
 		if err != nil {
-			return err
+			return false, err
 		}
 
 		// JUNCTION PATCH: the packet is read and handled in a function of
 		// its own, so that its frame (a packets.Packet, about 1.6 KiB) is not
 		// on the stack while the loop waits for the next fixed header.
 		if err := cl.readBody(fh, packetHandler); err != nil {
-			return err
+			return false, err
 		}
 	}
+}
+
+// releaseReader returns the client's read buffer, which holds no byte, to
+// the pool (JUNCTION PATCH).
+func (cl *Client) releaseReader() {
+	r := cl.Net.bconn
+	if r == nil || cl.ops == nil || cl.ops.readers == nil {
+		return
+	}
+	cl.Net.bconn = nil
+	r.Reset(nil)
+	cl.ops.readers.Put(r)
+}
+
+// reader returns a read buffer on c, from the pool if it has one
+// (JUNCTION PATCH).
+func (o *ops) reader(c net.Conn) *bufio.Reader {
+	if o.readers != nil {
+		if r, ok := o.readers.Get().(*bufio.Reader); ok && r.Size() == o.options.ClientNetReadBufferSize {
+			r.Reset(c)
+			return r
+		}
+	}
+	return bufio.NewReaderSize(c, o.options.ClientNetReadBufferSize)
 }
 
 // readBody reads the packet whose fixed header is fh and hands it to

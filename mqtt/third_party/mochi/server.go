@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -145,6 +146,7 @@ type Server struct {
 	hooks        *Hooks               // hooks contains hooks for extra functionality such as auth and persistent storage
 	inlineClient *Client              // inlineClient is a special client used for inline subscriptions and inline Publish
 	handshakes   chan handshake       // JUNCTION PATCH: to an idle handshake worker (see establish)
+	readers      sync.Pool            // JUNCTION PATCH: *bufio.Reader of idle connections' clients (see Parker)
 }
 
 // loop contains interval tickers for the system events loop.
@@ -163,6 +165,7 @@ type ops struct {
 	info    *system.Info // pointers to server system info
 	hooks   *Hooks       // pointer to the server hooks
 	log     *slog.Logger // a structured logger for the client
+	readers *sync.Pool   // JUNCTION PATCH: read buffers (Server.readers)
 }
 
 // New returns a new instance of mochi mqtt broker. Optional parameters
@@ -247,6 +250,7 @@ func (s *Server) NewClient(c net.Conn, listener string, id string, inline bool) 
 		info:    s.Info,
 		hooks:   s.hooks,
 		log:     s.Log,
+		readers: &s.readers,
 	})
 
 	cl.ID = id
@@ -403,15 +407,46 @@ func (s *Server) EstablishConnection(listener string, c net.Conn) error {
 	return s.attachClient(cl, listener)
 }
 
+// EstablishParked is EstablishConnection for a connection that can wait for
+// its next packet without a goroutine (JUNCTION PATCH, see Parker). It
+// returns as soon as the connection is idle, or over; ended is called once,
+// with what EstablishConnection would have returned, when it is over, on
+// whichever goroutine ended it. With a nil parker it is EstablishConnection.
+func (s *Server) EstablishParked(listener string, c net.Conn, parker Parker, ended func(error)) {
+	cl := s.NewClient(c, listener, "", false)
+	s.attach(cl, listener, parker, ended)
+}
+
 // attachClient validates an incoming client connection and if viable, attaches the client
 // to the server, performs session housekeeping, and reads incoming packets.
 func (s *Server) attachClient(cl *Client, listener string) error {
-	defer s.Listeners.ClientsWg.Done()
+	var err error
+	s.attach(cl, listener, nil, func(e error) { err = e })
+	return err
+}
+
+// attachment is a client attached by attach, for the goroutine that reads
+// its next packets after it was parked (JUNCTION PATCH).
+type attachment struct {
+	s        *Server
+	cl       *Client
+	listener string
+	counted  bool // in Info.ClientsConnected: taken back at the end
+	// established: the CONNECT succeeded, so the end is a disconnect
+	established bool
+	parker      Parker
+	resumeFn    func() // a.resume, made once
+	ended       func(error)
+}
+
+// attach is attachClient with an end of its own (JUNCTION PATCH): with a
+// parker it returns when the connection is parked, and ended runs when the
+// client is done, on the goroutine that read last.
+func (s *Server) attach(cl *Client, listener string, parker Parker, ended func(error)) {
 	s.Listeners.ClientsWg.Add(1)
 
 	// JUNCTION PATCH: no WriteLoop goroutine per client; queuing a packet
 	// starts one when needed (outQueue).
-	defer cl.Stop(nil)
 
 	// JUNCTION PATCH: the CONNECT handshake runs in a function of its own
 	// (establishClient), so that its large frame (several packets.Packet
@@ -419,21 +454,56 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 	// connection waits for its next packet, and on a handshake worker's
 	// goroutine, not this one (see establish).
 	counted, err := s.establish(cl, listener)
-	if counted {
-		defer atomic.AddInt64(&s.Info.ClientsConnected, -1)
-	}
+	a := &attachment{s: s, cl: cl, listener: listener, counted: counted, parker: parker, ended: ended}
 	if err != nil {
-		return err
+		a.end(err)
+		return
 	}
+	a.established = true
+	if parker != nil {
+		a.resumeFn = a.resume
+	}
+	a.read(false)
+}
 
-	err = cl.Read(s.receivePacket)
+// read reads the client's packets until the connection is parked or over.
+func (a *attachment) read(resumed bool) {
+	parked, err := a.cl.read(a.s.receivePacket, a.parker, a.resumeFn, resumed)
+	if parked {
+		return
+	}
+	a.end(err)
+}
+
+// resume reads on after the parked connection woke.
+func (a *attachment) resume() { a.read(true) }
+
+// end is what attachClient did once the client's read loop had ended, or
+// its CONNECT had failed.
+func (a *attachment) end(err error) {
+	s, cl := a.s, a.cl
+	cl.releaseReader()
+	if a.established {
+		a.disconnected(err)
+	}
+	if a.counted {
+		atomic.AddInt64(&s.Info.ClientsConnected, -1)
+	}
+	cl.Stop(nil)
+	s.Listeners.ClientsWg.Done()
+	a.ended(err)
+}
+
+// disconnected is the end of a client that had connected.
+func (a *attachment) disconnected(err error) {
+	s, cl := a.s, a.cl
 	if err != nil {
 		s.sendLWT(cl)
 		cl.Stop(err)
 	} else {
 		cl.Properties.Will = Will{} // [MQTT-3.14.4-3] [MQTT-3.1.2-10]
 	}
-	s.Log.Debug("client disconnected", "error", err, "client", cl.ID, "remote", cl.Net.Remote, "listener", listener)
+	s.Log.Debug("client disconnected", "error", err, "client", cl.ID, "remote", cl.Net.Remote, "listener", a.listener)
 
 	expire := (cl.Properties.ProtocolVersion == 5 && cl.Properties.Props.SessionExpiryInterval == 0) || (cl.Properties.ProtocolVersion < 5 && cl.Properties.Clean)
 	s.hooks.OnDisconnect(cl, err, expire)
@@ -451,8 +521,6 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 		cl.State.ended = true
 	}
 	cl.State.ending.Unlock()
-
-	return err
 }
 
 // handshake is a connection whose CONNECT a handshake worker is to read
