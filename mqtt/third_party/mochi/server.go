@@ -452,8 +452,17 @@ func (s *Server) attach(cl *Client, listener string, parker Parker, ended func(e
 	// (establishClient), so that its large frame (several packets.Packet
 	// values, about 3 KiB) is not on the goroutine's stack while the
 	// connection waits for its next packet, and on a handshake worker's
-	// goroutine, not this one (see establish).
-	counted, err := s.establish(cl, listener)
+	// goroutine, not this one (see establish). A connection that parks
+	// runs it here: this goroutine ends when the client is first idle, and
+	// its grown stack goes back to the runtime's pool for the next
+	// connection, so a worker would only add two hand-offs per connect.
+	var counted bool
+	var err error
+	if parker != nil {
+		counted, err = s.establishClient(cl, listener)
+	} else {
+		counted, err = s.establish(cl, listener)
+	}
 	a := &attachment{s: s, cl: cl, listener: listener, counted: counted, parker: parker, ended: ended}
 	if err != nil {
 		a.end(err)
