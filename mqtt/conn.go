@@ -246,6 +246,9 @@ func (q *queuedConn) Park(resume func()) bool {
 	if q.poller == nil || q.unparked {
 		return false
 	}
+	if b, ok := q.Conn.(interface{ Buffered() int }); ok && b.Buffered() > 0 {
+		return false // bytes already off the socket: read them first
+	}
 	if err := q.poller.arm(q); err != nil {
 		q.poller = nil // read on, and do not try again
 		return false

@@ -269,9 +269,11 @@ func (s *Server) ServeConn(c net.Conn, transport string, info auth.ConnInfo) {
 // Attach serves an MQTT session on c as ServeConn does, but holds no
 // goroutine while the client is silent: it returns once the connection
 // waits for its next packet, or is over, and calls ended when the session
-// is over, from whichever goroutine ended it. Only a plain TCP connection on
-// Linux waits this way (see queuedConn.Park); any other is served to its
-// end before Attach returns.
+// is over, from whichever goroutine ended it. Only a connection that is a
+// syscall.Conn, on Linux, waits this way (see queuedConn.Park): such a
+// connection must read straight from its socket, or report what it holds
+// with a Buffered() int method. Any other is served to its end before
+// Attach returns.
 func (s *Server) Attach(c net.Conn, transport string, info auth.ConnInfo, ended func()) {
 	s.serve(c, transport, info, true, ended)
 }
@@ -286,7 +288,7 @@ func (s *Server) serve(c net.Conn, transport string, info auth.ConnInfo, park bo
 	}
 	s.active.Add(1)
 	var p *poller
-	if _, plain := c.(*net.TCPConn); park && plain {
+	if _, socket := c.(syscall.Conn); park && socket {
 		p = s.pollerLocked()
 	}
 	s.mu.Unlock()

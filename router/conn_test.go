@@ -520,15 +520,30 @@ func TestProxyHeaderFromUntrustedPeerRefused(t *testing.T) {
 }
 
 // TestIdleMQTTConnectionsHoldNoGoroutine connects 200 MQTT clients over TCP
-// that subscribe and then say nothing. Each parks (mqtt.Server.Attach): the
-// router holds no goroutine for it, yet a message published to their topic
-// reaches every one at QoS 0, a PINGREQ after the silence is answered, and
-// each client's end is still seen (its disconnect is counted).
+// that subscribe and then say nothing, directly and through a PROXY
+// protocol header sent with their CONNECT (so that go-proxyproto's buffer
+// holds it). Each parks (mqtt.Server.Attach): the router holds no goroutine
+// for it, yet a message published to their topic reaches every one at QoS
+// 0, a PINGREQ after the silence is answered, and each client's end is seen
+// (its disconnect logged, with the address the header gave, and counted).
 func TestIdleMQTTConnectionsHoldNoGoroutine(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("connections park on Linux only")
 	}
-	r := startRouter(t, nil)
+	for _, proxied := range []bool{false, true} {
+		t.Run(map[bool]string{false: "direct", true: "proxied"}[proxied], func(t *testing.T) {
+			testIdleClientsPark(t, proxied)
+		})
+	}
+}
+
+func testIdleClientsPark(t *testing.T, proxied bool) {
+	cfg := testConfig()
+	if proxied {
+		cfg.MQTT.ProxyProtocol, cfg.MQTT.TrustedProxies = true, []string{"127.0.0.1"}
+	}
+	logs, start := captureLog(t)
+	r := start(&cfg)
 	const n = 200
 	subscribe := []byte{0x82, 0, 0, 1, 0, 9}
 	subscribe = append(subscribe, "idle/news"...)
@@ -545,7 +560,12 @@ func TestIdleMQTTConnectionsHoldNoGoroutine(t *testing.T) {
 		t.Cleanup(func() { _ = c.Close() })
 		conns[i] = c
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := c.Write(append(mqttConnectPacket(fmt.Sprintf("idle-%d", i), 4), subscribe...)); err != nil {
+		var hello []byte
+		if proxied {
+			hello = fmt.Appendf(nil, "PROXY TCP4 203.0.113.7 127.0.0.1 %d 1883\r\n", 10000+i)
+		}
+		hello = append(append(hello, mqttConnectPacket(fmt.Sprintf("idle-%d", i), 4)...), subscribe...)
+		if _, err := c.Write(hello); err != nil {
 			t.Fatal(err)
 		}
 		ack := make([]byte, 4+5) // CONNACK, SUBACK
@@ -590,4 +610,9 @@ func TestIdleMQTTConnectionsHoldNoGoroutine(t *testing.T) {
 	waitFor(t, 10*time.Second, "every idle client's disconnect counted", func() bool {
 		return metricValue(t, r, `junction_disconnects_total{protocol="mqtt",reason="client_disconnect"}`)-ended >= n
 	})
+	remote := "remote=127.0.0.1:"
+	if proxied {
+		remote = "remote=203.0.113.7:10199"
+	}
+	logs.waitLine(t, "the last client's disconnect", "MQTT client disconnected", "client=idle-199", remote)
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -161,4 +162,71 @@ func forwardedFor(h http.Header) []string {
 		}
 	}
 	return chain
+}
+
+// proxiedSocket is a PROXY protocol connection, its header read, handed on
+// as the TCP socket beneath it with the addresses the header gave and the
+// client's bytes go-proxyproto had buffered with the header. The socket
+// underneath is what lets the MQTT server write to it directly and park it
+// while the client is silent (mqtt.Server.Attach); go-proxyproto's
+// connection offers neither.
+type proxiedSocket struct {
+	*net.TCPConn
+	local, remote net.Addr
+	pending       []byte // read with the header, not yet by the server
+}
+
+func (s *proxiedSocket) LocalAddr() net.Addr  { return s.local }
+func (s *proxiedSocket) RemoteAddr() net.Addr { return s.remote }
+
+// Read returns the pending bytes first. Only the connection's reader calls
+// it, as it does Buffered.
+func (s *proxiedSocket) Read(p []byte) (int, error) {
+	if len(s.pending) > 0 {
+		n := copy(p, s.pending)
+		s.pending = s.pending[n:]
+		if len(s.pending) == 0 {
+			s.pending = nil
+		}
+		return n, nil
+	}
+	return s.TCPConn.Read(p)
+}
+
+// Buffered reports bytes read from the socket and not yet returned: while
+// there are any, the connection must not wait for the socket.
+func (s *proxiedSocket) Buffered() int { return len(s.pending) }
+
+// unwrapProxied returns, for a PROXY protocol connection over TCP whose
+// header has been read, its socket as a proxiedSocket; any other connection
+// as it is. go-proxyproto reads the header through a buffer of its own that
+// may also hold the client's first bytes: a Read with a deadline already
+// past returns those, or fails at once without touching the socket, and
+// then reads go straight to the socket.
+func unwrapProxied(c net.Conn) net.Conn {
+	pc, ok := c.(*proxyproto.Conn)
+	if !ok {
+		return c
+	}
+	tc, ok := pc.TCPConn()
+	if !ok {
+		return c
+	}
+	s := &proxiedSocket{TCPConn: tc, local: pc.LocalAddr(), remote: pc.RemoteAddr()}
+	if err := pc.SetReadDeadline(time.Now().Add(-time.Second)); err != nil {
+		return c
+	}
+	var buf [512]byte
+	for {
+		n, err := pc.Read(buf[:])
+		s.pending = append(s.pending, buf[:n]...)
+		if err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				return c // the connection failed: let the server meet that
+			}
+			break
+		}
+	}
+	_ = tc.SetReadDeadline(time.Time{})
+	return s
 }

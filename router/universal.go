@@ -107,6 +107,8 @@ func (r *Router) handleMQTT(c net.Conn) {
 			return
 		}
 		_ = tc.SetDeadline(time.Time{})
+	} else {
+		c = unwrapProxied(c)
 	}
 	r.serveMQTTConn(c, listenerMQTT)
 }
