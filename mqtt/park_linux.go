@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"syscall"
 )
@@ -13,11 +14,15 @@ import (
 // call back, only to wake a goroutine blocked in a read): each parked socket
 // is in it level-triggered and one-shot, so one readiness wakes the
 // connection once, and the connection arms it again when it parks again.
-// One goroutine waits on it; a connection that wakes reads on a goroutine of
-// its own (queuedConn.wake).
+// The epoll instance is itself a non-blocking file in Go's netpoller: the
+// goroutine that collects its events waits as a read on a socket does, with
+// no thread blocked in epoll_wait, and the runtime runs it when an event is
+// ready. A connection that wakes reads on a goroutine of its own
+// (queuedConn.wake).
 type poller struct {
 	epfd int
-	stop [2]int // a pipe: a byte written to stop[1] ends run
+	file *os.File        // epfd, in Go's netpoller; closing it stops run
+	raw  syscall.RawConn // file's
 	log  *slog.Logger
 
 	mu     sync.Mutex
@@ -26,9 +31,6 @@ type poller struct {
 	done   chan struct{} // run has returned
 }
 
-// stopKey is the epoll key of the stop pipe; connections' keys start at 1.
-const stopKey = 0
-
 // newPoller makes the epoll instance and starts the goroutine that waits on
 // it; close stops it.
 func newPoller(log *slog.Logger) (*poller, error) {
@@ -36,17 +38,18 @@ func newPoller(log *slog.Logger) (*poller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
 	}
-	p := &poller{epfd: epfd, log: log, conns: make(map[uint64]*queuedConn), done: make(chan struct{})}
-	if err := syscall.Pipe2(p.stop[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+	if err := syscall.SetNonblock(epfd, true); err != nil {
 		_ = syscall.Close(epfd)
-		return nil, fmt.Errorf("pipe2: %w", err)
+		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN}
-	setKey(&ev, stopKey)
-	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, p.stop[0], &ev); err != nil {
-		p.closeFDs()
-		return nil, fmt.Errorf("epoll_ctl: %w", err)
+	// Non-blocking: os.NewFile puts it in the netpoller.
+	file := os.NewFile(uintptr(epfd), "mqtt-park-epoll")
+	raw, err := file.SyscallConn()
+	if err != nil {
+		_ = file.Close()
+		return nil, fmt.Errorf("epoll: %w", err)
 	}
+	p := &poller{epfd: epfd, file: file, raw: raw, log: log, conns: make(map[uint64]*queuedConn), done: make(chan struct{})}
 	go p.run()
 	return p, nil
 }
@@ -59,39 +62,35 @@ func eventKey(ev *syscall.EpollEvent) uint64 {
 	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 }
 
-func (p *poller) closeFDs() {
-	_ = syscall.Close(p.stop[0])
-	_ = syscall.Close(p.stop[1])
-	_ = syscall.Close(p.epfd)
-}
-
 // close stops the poller. Connections still parked are woken only by their
 // deadline or close from then on; Server.Close closes them first.
 func (p *poller) close() {
-	_, _ = syscall.Write(p.stop[1], []byte{0})
+	_ = p.file.Close()
 	<-p.done
-	p.closeFDs()
 }
 
 func (p *poller) run() {
 	defer close(p.done)
 	events := make([]syscall.EpollEvent, 128)
+	var n int
+	var werr error
+	// collect takes what events are ready without waiting; false makes
+	// the RawConn wait until the epoll instance is readable.
+	collect := func(fd uintptr) bool {
+		n, werr = syscall.EpollWait(int(fd), events, 0)
+		return n > 0 || werr != nil && !errors.Is(werr, syscall.EINTR)
+	}
 	for {
-		n, err := syscall.EpollWait(p.epfd, events, -1)
-		if err != nil {
-			if errors.Is(err, syscall.EINTR) {
-				continue
-			}
-			p.log.Error("epoll_wait failed: idle connections no longer wake on input", "error", err)
+		if err := p.raw.Read(collect); err != nil {
+			return // closed
+		}
+		if werr != nil {
+			p.log.Error("epoll_wait failed: idle connections no longer wake on input", "error", werr)
 			return
 		}
 		for i := range events[:n] {
-			key := eventKey(&events[i])
-			if key == stopKey {
-				return
-			}
 			p.mu.Lock()
-			q := p.conns[key]
+			q := p.conns[eventKey(&events[i])]
 			p.mu.Unlock()
 			if q != nil {
 				q.wake()
