@@ -57,7 +57,7 @@ type queuedConn struct {
 	raw      syscall.RawConn
 	rawWrite rawWriter
 
-	// Parking (see Park): a plain TCP socket waits for its next packet
+	// Parking (see Park): a TCP socket waits for its next packet
 	// with no goroutine. pk guards what follows it.
 	pk        sync.Mutex
 	poller    *poller      // nil: the connection does not park
