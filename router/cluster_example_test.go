@@ -127,7 +127,7 @@ func startClusterExample(t *testing.T, bin string, ports clusterPorts) *clusterE
 	// Its own process group, so that everything it starts can be signalled
 	// at once; and SIGTERM (which it traps to stop its children) should the
 	// test process die first.
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	c.cmd.SysProcAttr = groupProcAttr(syscall.SIGTERM)
 
 	p := newExtProc(t, "run.sh", func() {}, c.cmd)
 	c.cmd.WaitDelay = 5 * time.Second
