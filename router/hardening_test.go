@@ -336,6 +336,54 @@ func TestGarbageOnTheWire(t *testing.T) {
 	assertServing(t, r)
 }
 
+// TestMalformedSubscribeOptions: an MQTT 5 SUBSCRIBE that ends right after
+// a topic filter, with no subscription options byte, crashed the whole
+// process (mochi read the byte unchecked: mochi issue 501, Junction's
+// mochi patch 25), and one whose options set reserved bits or retain
+// handling 3 was taken. Each now gets DISCONNECT 0x81 (malformed packet)
+// and the router serves on, on both MQTT ports.
+func TestMalformedSubscribeOptions(t *testing.T) {
+	r := startRouter(t, nil)
+	connect := []byte{0x10, 14, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 60, 0, 0, 1, 'm'}
+	for _, tc := range []struct {
+		name      string
+		subscribe []byte
+	}{
+		{"no options byte", []byte{0x82, 5, 0, 1, 0, 0, 0}},
+		{"no options byte after a filter", []byte{0x82, 6, 0, 1, 0, 0, 1, 'a'}},
+		{"second filter without options", []byte{0x82, 10, 0, 1, 0, 0, 1, 'a', 1, 0, 1, 'b'}},
+		{"reserved bits", []byte{0x82, 7, 0, 1, 0, 0, 1, 'a', 0xC1}},
+		{"retain handling 3", []byte{0x82, 7, 0, 1, 0, 0, 1, 'a', 0x31}},
+	} {
+		for _, port := range []struct{ name, addr string }{{"mqtt", mqttAddr(r)}, {"universal", httpAddr(r)}} {
+			t.Run(tc.name+"/"+port.name, func(t *testing.T) {
+				conn, err := net.Dial("tcp", port.addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+				if _, err := conn.Write(append(append([]byte{}, connect...), tc.subscribe...)); err != nil {
+					t.Fatal(err)
+				}
+				reply, err := io.ReadAll(conn)
+				if err != nil && !isClosedErr(err) {
+					t.Fatalf("router did not close the connection: %v", err)
+				}
+				// CONNACK (accepted), then DISCONNECT with 0x81.
+				if len(reply) < 4 || reply[0] != 0x20 || reply[3] != 0 {
+					t.Fatalf("reply %x: want an accepting CONNACK first", reply)
+				}
+				rest := reply[2+int(reply[1]):]
+				if len(rest) < 3 || rest[0] != 0xE0 || rest[2] != 0x81 {
+					t.Fatalf("after CONNACK %x, want DISCONNECT 0x81 (malformed packet)", rest)
+				}
+			})
+		}
+	}
+	assertServing(t, r)
+}
+
 func TestConnectTimeout(t *testing.T) {
 	r := startRouter(t, func(c *Config) { c.Limits.ConnectTimeout = Duration(300 * time.Millisecond) })
 	for _, tc := range []struct{ name, addr string }{

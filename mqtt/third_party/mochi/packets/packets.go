@@ -963,14 +963,21 @@ func (pk *Packet) SubscribeDecode(buf []byte) error {
 			Filter: filter,
 		}
 
+		// JUNCTION PATCH: a version 5 filter's options byte was read
+		// unchecked, so a SUBSCRIBE that ended after a filter panicked
+		// (mochi issue 501), and its reserved bits were ignored.
+		option, offset, err = decodeByte(buf, offset)
+		if err != nil {
+			return ErrMalformedQos
+		}
 		if pk.ProtocolVersion == 5 {
-			sub.decode(buf[offset])
-			offset += 1
-		} else {
-			option, offset, err = decodeByte(buf, offset)
-			if err != nil {
+			if option&0xC0 != 0 || option&0x30 == 0x30 {
+				// Reserved bits set [MQTT-3.8.3-5], or retain
+				// handling 3, which MQTT 5 does not define.
 				return ErrMalformedQos
 			}
+			sub.decode(option)
+		} else {
 			sub.Qos = option
 		}
 
