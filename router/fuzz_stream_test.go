@@ -1,6 +1,8 @@
 package router
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -25,11 +27,12 @@ import (
 // the client has (no session left hanging, parked or not), and it must not
 // panic: the router runs in the fuzzing process, so a panic in any of its
 // goroutines is a crash the fuzzer reports with its input. The port is the
-// dedicated MQTT one or the universal one (MQTT, RawSocket WAMP in every
-// serializer, HTTP), as the first argument says. The seeds are whole
-// sessions, so that mutations reach past CONNECT and HELLO into what mochi,
-// nexus, the auth hooks, RPC, shared subscriptions and the bridge make of
-// PUBLISH, SUBSCRIBE, AUTH, CALL and the rest.
+// dedicated MQTT one or the universal one (MQTT, RawSocket WAMP, HTTP and
+// WebSocket with MQTT or WAMP in every serializer), as the first argument
+// says. The seeds are whole sessions, so that mutations reach past CONNECT
+// and HELLO into what mochi, nexus, gorilla's WebSocket, the auth hooks,
+// RPC, shared subscriptions and the bridge make of PUBLISH, SUBSCRIBE,
+// AUTH, CALL and the rest.
 //
 // Go's fuzzing discards what a worker process prints, so a panic in a
 // router goroutine shows only as "fuzzing process hung or terminated
@@ -61,8 +64,9 @@ func FuzzStream(f *testing.F) {
 	for _, s := range rawSocketSeeds(f) {
 		f.Add(true, s)
 	}
-	f.Add(true, []byte("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"))
+	for _, s := range webSocketSeeds(f) {
+		f.Add(true, s)
+	}
 	f.Add(true, []byte("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"))
 
 	r := startRouter(f, func(c *Config) {
@@ -85,16 +89,32 @@ func FuzzStream(f *testing.F) {
 		// Below the fuzzer's own 10 s, past which it calls a worker hung
 		// and reports no more than that.
 		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		write := func(b []byte) {
+			if _, err := conn.Write(b); err != nil && !isClosedErr(err) && !errors.Is(err, syscall.EPIPE) {
+				t.Fatalf("write: %v", err)
+			}
+		}
+		in := bufio.NewReader(conn)
+		rest := input
+		if head, frames, upgrade := splitUpgrade(universal, input); upgrade {
+			// A WebSocket client waits for the upgrade's answer
+			// before it sends frames (gorilla refuses a client that
+			// does not): the request, its answer, then the rest.
+			write(head)
+			if !switched(in) {
+				rest = nil
+			} else {
+				rest = frames
+			}
+		}
 		// Read while writing: input that asks for many answers must not
 		// stall on a full socket buffer.
 		read := make(chan error, 1)
 		go func() {
-			_, err := io.Copy(io.Discard, conn)
+			_, err := io.Copy(io.Discard, in)
 			read <- err
 		}()
-		if _, err := conn.Write(input); err != nil && !isClosedErr(err) && !errors.Is(err, syscall.EPIPE) {
-			t.Fatalf("write: %v", err)
-		}
+		write(rest)
 		_ = conn.(*net.TCPConn).CloseWrite()
 		if err := <-read; err != nil && !isClosedErr(err) {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -105,6 +125,37 @@ func FuzzStream(f *testing.F) {
 			t.Fatalf("read: %v", err)
 		}
 	})
+}
+
+// splitUpgrade splits input for the universal port that starts with an
+// HTTP GET into the request's head and what follows it.
+func splitUpgrade(universal bool, input []byte) (head, rest []byte, ok bool) {
+	if !universal || !bytes.HasPrefix(input, []byte("GET ")) {
+		return nil, nil, false
+	}
+	i := bytes.Index(input, []byte("\r\n\r\n"))
+	if i < 0 {
+		return nil, nil, false
+	}
+	return input[:i+4], input[i+4:], true
+}
+
+// switched reads an HTTP response's head and reports whether it is 101
+// Switching Protocols; false also when the router closed or sent no head.
+func switched(in *bufio.Reader) bool {
+	status, err := in.ReadString('\n')
+	if err != nil {
+		return false
+	}
+	for {
+		line, err := in.ReadString('\n')
+		if err != nil {
+			return false
+		}
+		if line == "\r\n" {
+			return strings.HasPrefix(status, "HTTP/1.1 101 ")
+		}
+	}
 }
 
 // mqttSeeds are MQTT sessions, 3.1.1 and 5, each starting with CONNECT.
@@ -190,17 +241,7 @@ func mqttSeeds() [][]byte {
 // rawSocketSeeds are WAMP sessions over RawSocket in JSON, MessagePack and
 // CBOR: HELLO, SUBSCRIBE, PUBLISH, REGISTER, CALL, GOODBYE.
 func rawSocketSeeds(f *testing.F) [][]byte {
-	msgs := []nxwamp.Message{
-		&nxwamp.Hello{Realm: "realm1", Details: nxwamp.Dict{"roles": nxwamp.Dict{
-			"subscriber": nxwamp.Dict{}, "publisher": nxwamp.Dict{}, "caller": nxwamp.Dict{}, "callee": nxwamp.Dict{}}}},
-		&nxwamp.Subscribe{Request: 1, Options: nxwamp.Dict{"match": "wildcard", "get_retained": true}, Topic: "sensors..temp"},
-		&nxwamp.Publish{Request: 2, Options: nxwamp.Dict{"acknowledge": true, "retain": true}, Topic: "sensors.x.temp",
-			Arguments: nxwamp.List{21.5}, ArgumentsKw: nxwamp.Dict{"unit": "C"}},
-		&nxwamp.Register{Request: 3, Options: nxwamp.Dict{"invoke": "roundrobin"}, Procedure: "com.fuzz.echo"},
-		&nxwamp.Call{Request: 4, Options: nxwamp.Dict{"timeout": 500}, Procedure: "com.fuzz.echo", Arguments: nxwamp.List{"hi"}},
-		&nxwamp.Call{Request: 5, Procedure: "devices.sensor-7.status"},
-		&nxwamp.Goodbye{Details: nxwamp.Dict{}, Reason: nxwamp.CloseNormal},
-	}
+	msgs := wampSession()
 	var seeds [][]byte
 	for _, c := range []struct {
 		id byte
@@ -218,4 +259,93 @@ func rawSocketSeeds(f *testing.F) [][]byte {
 		seeds = append(seeds, out)
 	}
 	return seeds
+}
+
+// webSocketSeeds are the same sessions over WebSocket: an upgrade request
+// for the subprotocol, then client frames masked with the key 0 (which
+// leaves the payload as it is, so that mutations of it are mutations of
+// MQTT or WAMP), one message a frame. One asks for permessage-deflate.
+func webSocketSeeds(f *testing.F) [][]byte {
+	upgrade := func(protocol, extra string) []byte {
+		return []byte("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+			"Sec-WebSocket-Protocol: " + protocol + "\r\n" + extra + "\r\n")
+	}
+	frame := func(opcode byte, payload []byte) []byte {
+		out := []byte{0x80 | opcode}
+		switch n := len(payload); {
+		case n < 126:
+			out = append(out, 0x80|byte(n))
+		default:
+			out = append(out, 0x80|126)
+			out = binary.BigEndian.AppendUint16(out, uint16(n))
+		}
+		out = append(out, 0, 0, 0, 0) // the mask key
+		return append(out, payload...)
+	}
+	mqttSession := func(session []byte) []byte {
+		// The session's packets, one a frame: split at each fixed header.
+		var out []byte
+		for len(session) > 0 {
+			n, used := 0, 1
+			for shift := 0; used < len(session); shift += 7 {
+				b := session[used]
+				used++
+				n |= int(b&0x7f) << shift
+				if b&0x80 == 0 {
+					break
+				}
+			}
+			end := min(used+n, len(session))
+			out = append(out, frame(2, session[:end])...)
+			session = session[end:]
+		}
+		return out
+	}
+	var seeds [][]byte
+	for i, s := range mqttSeeds()[:3] {
+		extra := ""
+		if i == 2 {
+			extra = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+		}
+		seeds = append(seeds, append(upgrade("mqtt", extra), mqttSession(s)...))
+	}
+	for _, c := range []struct {
+		protocol string
+		opcode   byte
+		s        serialize.Serializer
+	}{
+		{"wamp.2.json", 1, &serialize.JSONSerializer{}},
+		{"wamp.2.msgpack", 2, &serialize.MessagePackSerializer{}},
+		{"wamp.2.cbor", 2, &serialize.CBORSerializer{}},
+	} {
+		out := upgrade(c.protocol, "")
+		for _, m := range wampSession() {
+			b, err := c.s.Serialize(m)
+			if err != nil {
+				f.Fatalf("serializing %T: %v", m, err)
+			}
+			out = append(out, frame(c.opcode, b)...)
+		}
+		out = append(out, frame(8, []byte{0x03, 0xe8})...) // close, 1000
+		seeds = append(seeds, out)
+	}
+	return seeds
+}
+
+// wampSession is a WAMP session's messages: HELLO, SUBSCRIBE, PUBLISH,
+// REGISTER, CALL (to its own registration and to an MQTT-style procedure),
+// GOODBYE.
+func wampSession() []nxwamp.Message {
+	return []nxwamp.Message{
+		&nxwamp.Hello{Realm: "realm1", Details: nxwamp.Dict{"roles": nxwamp.Dict{
+			"subscriber": nxwamp.Dict{}, "publisher": nxwamp.Dict{}, "caller": nxwamp.Dict{}, "callee": nxwamp.Dict{}}}},
+		&nxwamp.Subscribe{Request: 1, Options: nxwamp.Dict{"match": "wildcard", "get_retained": true}, Topic: "sensors..temp"},
+		&nxwamp.Publish{Request: 2, Options: nxwamp.Dict{"acknowledge": true, "retain": true}, Topic: "sensors.x.temp",
+			Arguments: nxwamp.List{21.5}, ArgumentsKw: nxwamp.Dict{"unit": "C"}},
+		&nxwamp.Register{Request: 3, Options: nxwamp.Dict{"invoke": "roundrobin"}, Procedure: "com.fuzz.echo"},
+		&nxwamp.Call{Request: 4, Options: nxwamp.Dict{"timeout": 500}, Procedure: "com.fuzz.echo", Arguments: nxwamp.List{"hi"}},
+		&nxwamp.Call{Request: 5, Procedure: "devices.sensor-7.status"},
+		&nxwamp.Goodbye{Details: nxwamp.Dict{}, Reason: nxwamp.CloseNormal},
+	}
 }
