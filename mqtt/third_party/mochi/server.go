@@ -697,7 +697,11 @@ func (s *Server) receivePacket(cl *Client, pk packets.Packet) error {
 			_ = s.DisconnectClient(cl, code)
 		}
 
-		s.Log.Warn("error processing packet", "error", err, "client", cl.ID, "listener", cl.Net.Listener, "pk", pk)
+		// JUNCTION PATCH: the error ends the connection, which Junction
+		// logs once with its reason; this line printed the whole decoded
+		// packet (kilobytes of the client's choosing) at warning level.
+		s.Log.Debug("error processing packet", "error", err, "client", cl.ID, "listener", cl.Net.Listener,
+			"type", packets.PacketNames[pk.FixedHeader.Type], "packet_id", pk.PacketID)
 
 		return err
 	}
