@@ -58,7 +58,8 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test ./wamp -run '^$$' -fuzz FuzzGuard -fuzztime $(FUZZTIME)
 	$(GO) test ./router -run '^$$' -fuzz FuzzConfig -fuzztime $(FUZZTIME)
-	JUNCTION_FUZZ_CRASH_DIR=$${TMPDIR:-/tmp} $(GO) test ./router -run '^$$' -fuzz FuzzStream -fuzztime $(FUZZTIME)
+	JUNCTION_FUZZ_CRASH_DIR=$${TMPDIR:-/tmp} $(GO) test ./router -run '^$$' -fuzz '^FuzzStream$$' -fuzztime $(FUZZTIME)
+	JUNCTION_FUZZ_CRASH_DIR=$${TMPDIR:-/tmp} $(GO) test ./router -run '^$$' -fuzz '^FuzzStreamSecure$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./mqtt -run '^$$' -fuzz FuzzPacketDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge/topic -run '^$$' -fuzz FuzzTopicRoundTrip -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge/topic -run '^$$' -fuzz FuzzWildcard -fuzztime $(FUZZTIME)

@@ -698,23 +698,6 @@ func mqttString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-func mqttPacket(header byte, body []byte) []byte {
-	p := []byte{header}
-	n := len(body)
-	for {
-		d := byte(n % 128)
-		n /= 128
-		if n > 0 {
-			d |= 0x80
-		}
-		p = append(p, d)
-		if n == 0 {
-			break
-		}
-	}
-	return append(p, body...)
-}
-
 // readMQTTPacket reads one packet: its first byte and its body.
 func readMQTTPacket(r *bufio.Reader) (byte, []byte, error) {
 	h, err := r.ReadByte()

@@ -3,7 +3,9 @@ package router
 import (
 	"bufio"
 	"bytes"
+	"crypto/ed25519"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/gammazero/nexus/v3/transport/serialize"
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // FuzzStream sends a router whatever bytes the fuzzer makes, as one client
@@ -32,7 +35,8 @@ import (
 // says. The seeds are whole sessions, so that mutations reach past CONNECT
 // and HELLO into what mochi, nexus, gorilla's WebSocket, the auth hooks,
 // RPC, shared subscriptions and the bridge make of PUBLISH, SUBSCRIBE,
-// AUTH, CALL and the rest.
+// AUTH, CALL and the rest. The router is the default one: anonymous
+// clients may do anything.
 //
 // Go's fuzzing discards what a worker process prints, so a panic in a
 // router goroutine shows only as "fuzzing process hung or terminated
@@ -40,23 +44,9 @@ import (
 // from earlier inputs can matter). With JUNCTION_FUZZ_CRASH_DIR set, each
 // process writes its fatal panic there, stack included:
 //
-//	JUNCTION_FUZZ_CRASH_DIR=/tmp go test ./router -run '^$' -fuzz FuzzStream -fuzztime 60s
+//	JUNCTION_FUZZ_CRASH_DIR=/tmp go test ./router -run '^$' -fuzz '^FuzzStream$' -fuzztime 60s
 func FuzzStream(f *testing.F) {
-	if dir := os.Getenv("JUNCTION_FUZZ_CRASH_DIR"); dir != "" {
-		out, err := os.Create(filepath.Join(dir, fmt.Sprintf("junction-fuzz-crash-%d.txt", os.Getpid())))
-		if err != nil {
-			f.Fatal(err)
-		}
-		if err := debug.SetCrashOutput(out, debug.CrashOptions{}); err != nil {
-			f.Fatal(err)
-		}
-		_ = out.Close() // SetCrashOutput holds its own descriptor
-		f.Cleanup(func() {
-			if fi, err := os.Stat(out.Name()); err == nil && fi.Size() == 0 {
-				_ = os.Remove(out.Name()) // no crash
-			}
-		})
-	}
+	crashOutput(f)
 	for _, s := range mqttSeeds() {
 		f.Add(false, s)
 		f.Add(true, s)
@@ -76,6 +66,71 @@ func FuzzStream(f *testing.F) {
 		c.RPC.CallTimeout = Duration(time.Second)
 		c.Auth.Throttle.MaxFailures = 0 // wrong passwords are input like any other
 	})
+	fuzzConnections(f, r)
+}
+
+// FuzzStreamSecure is FuzzStream on a router with users, roles and JWT keys
+// (the secure fixture: passwords, WAMP ticket, WAMP-CRA, cryptosign, ES256
+// and HS256 tokens), where anonymous clients may only read public.*. Its
+// seeds log in with each method, valid and not, then use and overstep
+// their role: what the auth and authorization paths make of any input.
+//
+//	JUNCTION_FUZZ_CRASH_DIR=/tmp go test ./router -run '^$' -fuzz '^FuzzStreamSecure$' -fuzztime 60s
+func FuzzStreamSecure(f *testing.F) {
+	crashOutput(f)
+	fx := newSecureFixture(f, func(c *Config, _ *secureFixture) {
+		c.Limits.ConnectTimeout = Duration(2 * time.Second)
+		c.Auth.Throttle.MaxFailures = 0
+	})
+	es256 := fx.token(f, "browser-5", "browser", "realm1", nil)
+	hs256, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": "sensor-9", "role": "device", "realm": "realm1", "iss": "junction-test", "aud": "junction",
+		"exp": time.Now().Add(time.Hour).Unix(),
+	}).SignedString(fx.hmacSecret)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range secureMQTTSeeds(es256, hs256) {
+		f.Add(false, s)
+		f.Add(true, s)
+	}
+	for _, m := range secureWAMPSeeds(fx, es256) {
+		f.Add(true, rawSocketSession(f, 1, &serialize.JSONSerializer{}, m))
+		f.Add(true, rawSocketSession(f, 2, &serialize.MessagePackSerializer{}, m))
+	}
+	// The token on the upgrade request, as a browser sends it.
+	f.Add(true, append(wsUpgrade("/ws", "wamp.2.json", "Authorization: Bearer "+es256+"\r\n"),
+		wsMessages(f, 1, &serialize.JSONSerializer{}, wampSession())...))
+	f.Add(true, append(wsUpgrade("/ws?token="+hs256, "mqtt", ""), wsMQTT(secureMQTTSeeds(es256, hs256)[0])...))
+	fuzzConnections(f, fx.r)
+}
+
+// crashOutput has this process write a fatal panic, stack included, to a
+// file in JUNCTION_FUZZ_CRASH_DIR, if set; the file is removed if the
+// process ends without one.
+func crashOutput(f *testing.F) {
+	dir := os.Getenv("JUNCTION_FUZZ_CRASH_DIR")
+	if dir == "" {
+		return
+	}
+	out, err := os.Create(filepath.Join(dir, fmt.Sprintf("junction-fuzz-crash-%d.txt", os.Getpid())))
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := debug.SetCrashOutput(out, debug.CrashOptions{}); err != nil {
+		f.Fatal(err)
+	}
+	_ = out.Close() // SetCrashOutput holds its own descriptor
+	f.Cleanup(func() {
+		if fi, err := os.Stat(out.Name()); err == nil && fi.Size() == 0 {
+			_ = os.Remove(out.Name()) // no crash
+		}
+	})
+}
+
+// fuzzConnections is the fuzz function of FuzzStream and FuzzStreamSecure:
+// one connection to r's MQTT port (universal false) or universal port.
+func fuzzConnections(f *testing.F, r *Router) {
 	f.Fuzz(func(t *testing.T, universal bool, input []byte) {
 		addr := mqttAddr(r)
 		if universal {
@@ -158,31 +213,35 @@ func switched(in *bufio.Reader) bool {
 	}
 }
 
+// Building blocks of MQTT packets, for seeds.
+func mqttStr(v string) []byte {
+	return append(binary.BigEndian.AppendUint16(nil, uint16(len(v))), v...)
+}
+func mqttU16(n uint16) []byte { return binary.BigEndian.AppendUint16(nil, n) }
+func concat(ps ...[]byte) []byte {
+	var out []byte
+	for _, p := range ps {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// mqttPacket is a packet of the fixed header's first byte and the parts of
+// its body.
+func mqttPacket(header byte, parts ...[]byte) []byte {
+	body := concat(parts...)
+	return append(append([]byte{header}, varint(len(body))...), body...)
+}
+
+// mqttProps is an MQTT 5 property list: its length, then the properties.
+func mqttProps(parts ...[]byte) []byte {
+	body := concat(parts...)
+	return append(varint(len(body)), body...)
+}
+
 // mqttSeeds are MQTT sessions, 3.1.1 and 5, each starting with CONNECT.
 func mqttSeeds() [][]byte {
-	s := func(v string) []byte { return append(binary.BigEndian.AppendUint16(nil, uint16(len(v))), v...) }
-	u16 := func(n uint16) []byte { return binary.BigEndian.AppendUint16(nil, n) }
-	packet := func(header byte, parts ...[]byte) []byte {
-		var body []byte
-		for _, p := range parts {
-			body = append(body, p...)
-		}
-		return append(append([]byte{header}, varint(len(body))...), body...)
-	}
-	props := func(parts ...[]byte) []byte {
-		var body []byte
-		for _, p := range parts {
-			body = append(body, p...)
-		}
-		return append(varint(len(body)), body...)
-	}
-	join := func(ps ...[]byte) []byte {
-		var out []byte
-		for _, p := range ps {
-			out = append(out, p...)
-		}
-		return out
-	}
+	s, u16, packet, props, join := mqttStr, mqttU16, mqttPacket, mqttProps, concat
 	mqtt := s("MQTT")
 
 	v3 := join(
@@ -238,27 +297,95 @@ func mqttSeeds() [][]byte {
 	}
 }
 
+// secureMQTTSeeds log in to the secure fixture each way MQTT can, then
+// publish and subscribe inside and outside their role.
+func secureMQTTSeeds(es256, hs256 string) [][]byte {
+	s, u16, packet, props := mqttStr, mqttU16, mqttPacket, mqttProps
+	mqtt := s("MQTT")
+	login3 := func(id, user, password string) []byte {
+		return packet(0x10, mqtt, []byte{4, 0xC2}, u16(30), s(id), s(user), s(password))
+	}
+	use := func(v5 bool, topics ...string) []byte { // subscribe and publish each, QoS 1
+		var out []byte
+		for i, topic := range topics {
+			var p []byte
+			if v5 {
+				p = props()
+			}
+			out = append(out, packet(0x82, u16(uint16(2*i+1)), p, s(topic+"/#"), []byte{1})...)
+			out = append(out, packet(0x32, s(topic+"/x"), u16(uint16(2*i+2)), p, []byte("21.5"))...)
+		}
+		return out
+	}
+	return [][]byte{
+		concat(login3("alice-1", "alice", "alice-pw"), use(false, "devices/sensor-1", "public", "secret"), packet(0xE0)),
+		concat(login3("sensor-1", "sensor-1", "sensor-1-pw"), use(false, "devices/sensor-1", "devices/sensor-2"),
+			packet(0x82, u16(9), s("$rpc/com/acme/device/sensor-1/status"), []byte{1})),
+		login3("alice-2", "alice", "not her password"),
+		login3("nobody", "nobody", "x"),
+		// MQTT 5, a token as the password.
+		concat(packet(0x10, mqtt, []byte{5, 0xC2}, u16(30), props(), s("browser-5"), s("browser-5"), s(es256)),
+			use(true, "devices/sensor-1", "com/acme"), packet(0xE0, []byte{0}, props())),
+		concat(packet(0x10, mqtt, []byte{5, 0xC2}, u16(30), props(), s("sensor-9"), s("sensor-9"), s(hs256)),
+			use(true, "devices/sensor-9")),
+		// MQTT 5 enhanced authentication with method jwt, then
+		// re-authentication: the same token, then a broken one.
+		concat(packet(0x10, mqtt, []byte{5, 0x02}, u16(30),
+			props([]byte{0x15}, s("jwt"), []byte{0x16}, s(es256)), s("browser-5b")),
+			use(true, "devices/sensor-1"),
+			packet(0xF0, []byte{0x19}, props([]byte{0x15}, s("jwt"), []byte{0x16}, s(es256))),
+			packet(0xF0, []byte{0x19}, props([]byte{0x15}, s("jwt"), []byte{0x16}, s(es256[:len(es256)-4])))),
+		// Anonymous: public only.
+		concat(packet(0x10, mqtt, []byte{5, 0x02}, u16(30), props(), s("guest")), use(true, "public", "devices")),
+	}
+}
+
+// secureWAMPSeeds are WAMP sessions that join the secure fixture's realm1
+// with each authentication method (ticket with a password and with a
+// token, WAMP-CRA and cryptosign answered blindly, as the challenge is not
+// known when the input is made), then use their role.
+func secureWAMPSeeds(fx *secureFixture, token string) [][]nxwamp.Message {
+	hello := func(authid string, methods []string, extra nxwamp.Dict) nxwamp.Message {
+		return &nxwamp.Hello{Realm: "realm1", Details: nxwamp.Dict{
+			"authid": authid, "authmethods": methods, "authextra": extra,
+			"roles": nxwamp.Dict{"subscriber": nxwamp.Dict{}, "publisher": nxwamp.Dict{}, "caller": nxwamp.Dict{}, "callee": nxwamp.Dict{}}}}
+	}
+	session := wampSession()[1:] // all but HELLO
+	join := func(first ...nxwamp.Message) []nxwamp.Message { return append(first, session...) }
+	pub := hex.EncodeToString(fx.signKey.Public().(ed25519.PublicKey))
+	return [][]nxwamp.Message{
+		join(hello("alice", []string{"ticket"}, nil), &nxwamp.Authenticate{Signature: "alice-pw", Extra: nxwamp.Dict{}}),
+		join(hello("browser-5", []string{"ticket"}, nil), &nxwamp.Authenticate{Signature: token, Extra: nxwamp.Dict{}}),
+		join(hello("sensor-1", []string{"wampcra"}, nil), &nxwamp.Authenticate{Signature: "bm90IGl0", Extra: nxwamp.Dict{}}),
+		join(hello("sensor-1", []string{"cryptosign"}, nxwamp.Dict{"pubkey": pub, "channel_binding": nil}),
+			&nxwamp.Authenticate{Signature: strings.Repeat("ab", 96), Extra: nxwamp.Dict{}}),
+		join(hello("", []string{"anonymous"}, nil)),
+	}
+}
+
 // rawSocketSeeds are WAMP sessions over RawSocket in JSON, MessagePack and
 // CBOR: HELLO, SUBSCRIBE, PUBLISH, REGISTER, CALL, GOODBYE.
 func rawSocketSeeds(f *testing.F) [][]byte {
-	msgs := wampSession()
-	var seeds [][]byte
-	for _, c := range []struct {
-		id byte
-		s  serialize.Serializer
-	}{{1, &serialize.JSONSerializer{}}, {2, &serialize.MessagePackSerializer{}}, {3, &serialize.CBORSerializer{}}} {
-		out := []byte{0x7F, 0xF0 | c.id, 0, 0} // handshake: the largest message length, this serializer
-		for _, m := range msgs {
-			b, err := c.s.Serialize(m)
-			if err != nil {
-				f.Fatalf("serializing %T: %v", m, err)
-			}
-			out = append(out, 0, byte(len(b)>>16), byte(len(b)>>8), byte(len(b)))
-			out = append(out, b...)
-		}
-		seeds = append(seeds, out)
+	return [][]byte{
+		rawSocketSession(f, 1, &serialize.JSONSerializer{}, wampSession()),
+		rawSocketSession(f, 2, &serialize.MessagePackSerializer{}, wampSession()),
+		rawSocketSession(f, 3, &serialize.CBORSerializer{}, wampSession()),
 	}
-	return seeds
+}
+
+// rawSocketSession is the RawSocket handshake for the serializer numbered
+// id (the largest message length), then msgs, one a frame.
+func rawSocketSession(f *testing.F, id byte, s serialize.Serializer, msgs []nxwamp.Message) []byte {
+	out := []byte{0x7F, 0xF0 | id, 0, 0}
+	for _, m := range msgs {
+		b, err := s.Serialize(m)
+		if err != nil {
+			f.Fatalf("serializing %T: %v", m, err)
+		}
+		out = append(out, 0, byte(len(b)>>16), byte(len(b)>>8), byte(len(b)))
+		out = append(out, b...)
+	}
+	return out
 }
 
 // webSocketSeeds are the same sessions over WebSocket: an upgrade request
@@ -266,49 +393,13 @@ func rawSocketSeeds(f *testing.F) [][]byte {
 // leaves the payload as it is, so that mutations of it are mutations of
 // MQTT or WAMP), one message a frame. One asks for permessage-deflate.
 func webSocketSeeds(f *testing.F) [][]byte {
-	upgrade := func(protocol, extra string) []byte {
-		return []byte("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
-			"Sec-WebSocket-Protocol: " + protocol + "\r\n" + extra + "\r\n")
-	}
-	frame := func(opcode byte, payload []byte) []byte {
-		out := []byte{0x80 | opcode}
-		switch n := len(payload); {
-		case n < 126:
-			out = append(out, 0x80|byte(n))
-		default:
-			out = append(out, 0x80|126)
-			out = binary.BigEndian.AppendUint16(out, uint16(n))
-		}
-		out = append(out, 0, 0, 0, 0) // the mask key
-		return append(out, payload...)
-	}
-	mqttSession := func(session []byte) []byte {
-		// The session's packets, one a frame: split at each fixed header.
-		var out []byte
-		for len(session) > 0 {
-			n, used := 0, 1
-			for shift := 0; used < len(session); shift += 7 {
-				b := session[used]
-				used++
-				n |= int(b&0x7f) << shift
-				if b&0x80 == 0 {
-					break
-				}
-			}
-			end := min(used+n, len(session))
-			out = append(out, frame(2, session[:end])...)
-			session = session[end:]
-		}
-		return out
-	}
 	var seeds [][]byte
 	for i, s := range mqttSeeds()[:3] {
 		extra := ""
 		if i == 2 {
 			extra = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
 		}
-		seeds = append(seeds, append(upgrade("mqtt", extra), mqttSession(s)...))
+		seeds = append(seeds, append(wsUpgrade("/ws", "mqtt", extra), wsMQTT(s)...))
 	}
 	for _, c := range []struct {
 		protocol string
@@ -319,18 +410,64 @@ func webSocketSeeds(f *testing.F) [][]byte {
 		{"wamp.2.msgpack", 2, &serialize.MessagePackSerializer{}},
 		{"wamp.2.cbor", 2, &serialize.CBORSerializer{}},
 	} {
-		out := upgrade(c.protocol, "")
-		for _, m := range wampSession() {
-			b, err := c.s.Serialize(m)
-			if err != nil {
-				f.Fatalf("serializing %T: %v", m, err)
-			}
-			out = append(out, frame(c.opcode, b)...)
-		}
-		out = append(out, frame(8, []byte{0x03, 0xe8})...) // close, 1000
-		seeds = append(seeds, out)
+		seeds = append(seeds, append(wsUpgrade("/ws", c.protocol, ""), wsMessages(f, c.opcode, c.s, wampSession())...))
 	}
 	return seeds
+}
+
+// wsUpgrade is a WebSocket upgrade request for target and protocol, with
+// extra header lines.
+func wsUpgrade(target, protocol, extra string) []byte {
+	return []byte("GET " + target + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+		"Sec-WebSocket-Protocol: " + protocol + "\r\n" + extra + "\r\n")
+}
+
+// wsFrame is a client frame, final, masked with the key 0.
+func wsFrame(opcode byte, payload []byte) []byte {
+	out := []byte{0x80 | opcode}
+	if n := len(payload); n < 126 {
+		out = append(out, 0x80|byte(n))
+	} else {
+		out = append(out, 0x80|126)
+		out = binary.BigEndian.AppendUint16(out, uint16(n))
+	}
+	out = append(out, 0, 0, 0, 0) // the mask key
+	return append(out, payload...)
+}
+
+// wsMQTT is an MQTT session's packets, one a binary frame.
+func wsMQTT(session []byte) []byte {
+	var out []byte
+	for len(session) > 0 {
+		n, used := 0, 1 // the remaining length, and the bytes of the fixed header
+		for shift := 0; used < len(session); shift += 7 {
+			b := session[used]
+			used++
+			n |= int(b&0x7f) << shift
+			if b&0x80 == 0 {
+				break
+			}
+		}
+		end := min(used+n, len(session))
+		out = append(out, wsFrame(2, session[:end])...)
+		session = session[end:]
+	}
+	return out
+}
+
+// wsMessages is msgs serialized, one a frame of opcode (1 text, 2 binary),
+// then a close frame (1000).
+func wsMessages(f *testing.F, opcode byte, s serialize.Serializer, msgs []nxwamp.Message) []byte {
+	var out []byte
+	for _, m := range msgs {
+		b, err := s.Serialize(m)
+		if err != nil {
+			f.Fatalf("serializing %T: %v", m, err)
+		}
+		out = append(out, wsFrame(opcode, b)...)
+	}
+	return append(out, wsFrame(8, []byte{0x03, 0xe8})...)
 }
 
 // wampSession is a WAMP session's messages: HELLO, SUBSCRIBE, PUBLISH,

@@ -75,7 +75,7 @@ var fixtureRoles = []RoleConfig{
 	}},
 }
 
-func newSecureFixture(t *testing.T, mutate func(*Config, *secureFixture)) *secureFixture {
+func newSecureFixture(t testing.TB, mutate func(*Config, *secureFixture)) *secureFixture {
 	t.Helper()
 	f := &secureFixture{dir: t.TempDir(), craSecret: "cra-secret-of-sensor-1"}
 	var err error
@@ -153,7 +153,7 @@ func withTLS(c *Config, f *secureFixture) {
 	c.MQTT.TLS = f.serverTLS
 }
 
-func (f *secureFixture) write(t *testing.T, name string, b []byte) string {
+func (f *secureFixture) write(t testing.TB, name string, b []byte) string {
 	t.Helper()
 	p := filepath.Join(f.dir, name)
 	if err := os.WriteFile(p, b, 0o600); err != nil {
@@ -164,7 +164,7 @@ func (f *secureFixture) write(t *testing.T, name string, b []byte) string {
 
 // makePKI makes a CA, a server certificate for 127.0.0.1 and a client
 // certificate for sensor-2, and returns the server's cert and key files.
-func (f *secureFixture) makePKI(t *testing.T) (certFile, keyFile string) {
+func (f *secureFixture) makePKI(t testing.TB) (certFile, keyFile string) {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{
@@ -234,7 +234,7 @@ func (f *secureFixture) tlsConfig(withCert bool) *tls.Config {
 }
 
 // token mints a JWT. Claims default to a valid token for sub, role and realm.
-func (f *secureFixture) token(t *testing.T, sub, role, realm string, mutate func(jwt.MapClaims)) string {
+func (f *secureFixture) token(t testing.TB, sub, role, realm string, mutate func(jwt.MapClaims)) string {
 	t.Helper()
 	claims := jwt.MapClaims{
 		"sub": sub, "role": role, "realm": realm, "iss": "junction-test", "aud": "junction",
