@@ -18,6 +18,7 @@ import (
 
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/transport/serialize"
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
 	"github.com/gorilla/websocket"
@@ -140,6 +141,9 @@ func TestWAMPInvalidOptionsRefused(t *testing.T) {
 		{"publish ppt_scheme int", `[16,12,{"ppt_scheme":7},"com.t",["x"]]`},
 		{"publish ppt_cipher list", `[16,13,{"ppt_scheme":"x_a","ppt_cipher":[1]},"com.t"]`},
 		{"call ppt_keyid map", `[48,14,{"ppt_scheme":"x_a","ppt_keyid":{}},"com.p",[]]`},
+		// nexus took these as invocation policies (see below).
+		{"register invoke unknown", `[64,15,{"invoke":"roundroZin"},"com.p"]`},
+		{"register invoke int", `[64,16,{"invoke":1},"com.p"]`},
 	}
 	for _, tc := range cases {
 		c.send(tc.msg)
@@ -159,6 +163,43 @@ func TestWAMPInvalidOptionsRefused(t *testing.T) {
 	if v := metricValue(t, r, `junction_rejected_input_total{protocol="wamp",reason="invalid"}`); v != float64(len(cases)) {
 		t.Fatalf("rejected metric = %v, want %d", v, len(cases))
 	}
+}
+
+// TestWAMPUnknownInvokePolicyRefused: nexus stored any string as a
+// registration's invocation policy, so two callees registering a procedure
+// with the same unknown policy were both taken, and the first CALL panicked
+// in the dealer and ended the process (found by FuzzStream). Each REGISTER
+// now gets ERROR wamp.error.invalid_argument, the procedure stays
+// unregistered, and a known shared policy still works.
+func TestWAMPUnknownInvokePolicyRefused(t *testing.T) {
+	r := startRouter(t, nil)
+	echo := func(context.Context, *nxwamp.Invocation) client.InvokeResult {
+		return client.InvokeResult{Args: nxwamp.List{"echo"}}
+	}
+	for _, s := range []serialize.Serialization{serialize.JSON, serialize.MSGPACK} {
+		for i := 0; i < 2; i++ {
+			callee := connectWAMP(t, wsURL(r), s)
+			err := callee.Register("com.fuzz.echo", echo, nxwamp.Dict{"invoke": "roundroZin"})
+			if err == nil || !strings.Contains(err.Error(), string(nxwamp.ErrInvalidArgument)) {
+				t.Fatalf("REGISTER with an unknown policy: %v, want wamp.error.invalid_argument", err)
+			}
+		}
+	}
+	caller := connectWAMP(t, wsURL(r), serialize.CBOR)
+	_, err := caller.Call(context.Background(), "com.fuzz.echo", nil, nil, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), string(nxwamp.ErrNoSuchProcedure)) {
+		t.Fatalf("CALL: %v, want wamp.error.no_such_procedure", err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := connectWAMP(t, wsURL(r), serialize.JSON).Register("com.fuzz.echo", echo, nxwamp.Dict{"invoke": "roundrobin"}); err != nil {
+			t.Fatalf("REGISTER roundrobin: %v", err)
+		}
+	}
+	res, err := caller.Call(context.Background(), "com.fuzz.echo", nil, nil, nil, nil)
+	if err != nil || len(res.Arguments) != 1 || res.Arguments[0] != "echo" {
+		t.Fatalf("CALL of the shared registration: %v, %v", res, err)
+	}
+	assertServing(t, r)
 }
 
 func TestWAMPMalformedMessagesAbort(t *testing.T) {

@@ -119,7 +119,7 @@ func FuzzGuard(f *testing.F) {
 		`[70,3,{"ppt_cipher":2}]`,
 		`[8,68,3,{"ppt_scheme":{}},"wamp.error.x"]`,
 		`[16]`, `[16,1,{},"com.t",[1,2],{"a":[{}]}]`, `[32,1,{"match":"wildcard"},"a..b"]`,
-		`[32,1,{"match":"prefix"},""]`, `[64,1,{"invoke":"roundrobin"},"com.p"]`, `[49,1,{"mode":"kill"}]`,
+		`[32,1,{"match":"prefix"},""]`, `[64,1,{"invoke":"roundrobin"},"com.p"]`, `[64,1,{"invoke":"roundroZin"},"com.p"]`, `[49,1,{"mode":"kill"}]`,
 		`[6,{},"wamp.close.goodbye_and_out"]`, `[1,"realm1",{}]`, `[34,1,0]`, `[66,1,99]`, `[]`, `[[[[[[[[[[1]]]]]]]]]]`,
 	}
 	for _, s := range seeds {

@@ -6,6 +6,7 @@ import (
 
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
 
+	"github.com/junctionmq/junction/bridge"
 	"github.com/junctionmq/junction/bridge/topic"
 )
 
@@ -47,7 +48,18 @@ func checkMessage(msg nxwamp.Message) error {
 	case *nxwamp.Subscribe:
 		return requiredPattern(m.Request, m.Topic, m.Options)
 	case *nxwamp.Register:
-		return requiredPattern(m.Request, m.Procedure, m.Options)
+		if err := requiredPattern(m.Request, m.Procedure, m.Options); err != nil {
+			return err
+		}
+		// nexus took any string as the policy: two callees with the same
+		// unknown one crashed the dealer at the first CALL (nexus patch 14
+		// refuses it too; here it is refused with a reason and counted).
+		if v, ok := m.Options[nxwamp.OptInvoke]; ok {
+			if s, isString := v.(string); !isString || s != "" && !bridge.ValidInvoke(s) {
+				return fmt.Errorf("%w: option invoke must be single, roundrobin, random, first or last, got %v", ErrInvalidMessage, v)
+			}
+		}
+		return nil
 	case *nxwamp.Unsubscribe:
 		return requiredIDs(m.Request, m.Subscription)
 	case *nxwamp.Unregister:

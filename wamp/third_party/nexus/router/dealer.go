@@ -234,6 +234,22 @@ func (d *dealer) register(callee *wamp.Session, msg *wamp.Register) {
 	}
 
 	invoke, _ := wamp.AsString(msg.Options[wamp.OptInvoke])
+	// JUNCTION PATCH: an unknown invocation policy was stored as it came,
+	// so two callees registering with the same unknown policy were both
+	// taken, and the first CALL panicked in syncCall (it allows several
+	// callees only under a known shared policy).
+	switch invoke {
+	case "", wamp.InvokeSingle, wamp.InvokeRoundRobin, wamp.InvokeRandom, wamp.InvokeFirst, wamp.InvokeLast:
+	default:
+		d.trySend(callee, &wamp.Error{
+			Type:      msg.MessageType(),
+			Request:   msg.Request,
+			Error:     wamp.ErrInvalidArgument,
+			Arguments: wamp.List{fmt.Sprintf("unknown invocation policy %q", invoke)},
+			Details:   wamp.Dict{},
+		})
+		return
+	}
 	forwardTimeout, _ := msg.Options[wamp.OptForwardTimeout].(bool)
 	var metaPubs []*wamp.Publish
 	done := make(chan struct{})
@@ -699,10 +715,11 @@ func (d *dealer) syncCall(caller *wamp.Session, msg *wamp.Call) {
 			case wamp.InvokeLast:
 				callee = reg.callees[len(reg.callees)-1]
 			default:
-				errMsg := fmt.Sprintf("multiple callees registered for %s with '%s' policy", msg.Procedure, wamp.InvokeSingle)
-				// This is disallowed by the dealer, and is a programming error
-				// if it ever happened, so panic.
-				panic(errMsg)
+				// JUNCTION PATCH: register refuses what led here; should
+				// it happen anyway, the first callee serves, rather than
+				// a panic that ends the process.
+				d.log.Println("multiple callees registered for", msg.Procedure, "with policy", reg.policy)
+				callee = reg.callees[0]
 			}
 		} else {
 			callee = reg.callees[0]
