@@ -206,14 +206,7 @@ func rawConnect(t *testing.T, addr, local, clientID, user, password string, leve
 }
 
 func rogueToken(t *testing.T, f *secureFixture) string {
-	s, err := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
-		"sub": "sensor-9", "role": "device", "realm": "realm1", "iss": "junction-test", "aud": "junction",
-		"exp": time.Now().Add(time.Hour).Unix(),
-	}).SignedString(f.jwtRogue)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return signToken(t, jwt.SigningMethodES256, f.jwtRogue, "sensor-9", "device", "realm1", nil)
 }
 
 func noneToken(sub, role string) string {

@@ -83,14 +83,9 @@ func FuzzStreamSecure(f *testing.F) {
 		c.Auth.Throttle.MaxFailures = 0
 	})
 	es256 := fx.token(f, "browser-5", "browser", "realm1", nil)
-	hs256, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
-		"sub": "sensor-9", "role": "device", "realm": "realm1", "iss": "junction-test", "aud": "junction",
-		"exp": time.Now().Add(time.Hour).Unix(),
-	}).SignedString(fx.hmacSecret)
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, s := range secureMQTTSeeds(es256, hs256) {
+	hs256 := signToken(f, jwt.SigningMethodHS256, fx.hmacSecret, "sensor-9", "device", "realm1", nil)
+	mqttSeeds := secureMQTTSeeds(es256, hs256)
+	for _, s := range mqttSeeds {
 		f.Add(false, s)
 		f.Add(true, s)
 	}
@@ -101,7 +96,9 @@ func FuzzStreamSecure(f *testing.F) {
 	// The token on the upgrade request, as a browser sends it.
 	f.Add(true, append(wsUpgrade("/ws", "wamp.2.json", "Authorization: Bearer "+es256+"\r\n"),
 		wsMessages(f, 1, &serialize.JSONSerializer{}, wampSession())...))
-	f.Add(true, append(wsUpgrade("/ws?token="+hs256, "mqtt", ""), wsMQTT(secureMQTTSeeds(es256, hs256)[0])...))
+	// The token in the URL, with a CONNECT that carries no credentials
+	// (the last seed).
+	f.Add(true, append(wsUpgrade("/ws?token="+hs256, "mqtt", ""), wsMQTT(mqttSeeds[len(mqttSeeds)-1])...))
 	fuzzConnections(f, fx.r)
 }
 
@@ -335,7 +332,9 @@ func secureMQTTSeeds(es256, hs256 string) [][]byte {
 			use(true, "devices/sensor-1"),
 			packet(0xF0, []byte{0x19}, props([]byte{0x15}, s("jwt"), []byte{0x16}, s(es256))),
 			packet(0xF0, []byte{0x19}, props([]byte{0x15}, s("jwt"), []byte{0x16}, s(es256[:len(es256)-4])))),
-		// Anonymous: public only.
+		// No credentials: anonymous (public only), or whoever a token
+		// on the WebSocket upgrade names. Last: FuzzStreamSecure sends it
+		// after an upgrade with ?token=.
 		concat(packet(0x10, mqtt, []byte{5, 0x02}, u16(30), props(), s("guest")), use(true, "public", "devices")),
 	}
 }

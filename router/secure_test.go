@@ -233,8 +233,17 @@ func (f *secureFixture) tlsConfig(withCert bool) *tls.Config {
 	return c
 }
 
-// token mints a JWT. Claims default to a valid token for sub, role and realm.
+// token mints a JWT with the trusted ES256 key. Claims default to a valid
+// token for sub, role and realm.
 func (f *secureFixture) token(t testing.TB, sub, role, realm string, mutate func(jwt.MapClaims)) string {
+	t.Helper()
+	return signToken(t, jwt.SigningMethodES256, f.jwtKey, sub, role, realm, mutate)
+}
+
+// signToken mints a JWT for sub, role and realm, valid for an hour, with
+// the claims the fixture requires (iss, aud), signed by key with method:
+// the fixture's trusted keys, or a key it does not trust.
+func signToken(t testing.TB, method jwt.SigningMethod, key any, sub, role, realm string, mutate func(jwt.MapClaims)) string {
 	t.Helper()
 	claims := jwt.MapClaims{
 		"sub": sub, "role": role, "realm": realm, "iss": "junction-test", "aud": "junction",
@@ -243,7 +252,7 @@ func (f *secureFixture) token(t testing.TB, sub, role, realm string, mutate func
 	if mutate != nil {
 		mutate(claims)
 	}
-	s, err := jwt.NewWithClaims(jwt.SigningMethodES256, claims).SignedString(f.jwtKey)
+	s, err := jwt.NewWithClaims(method, claims).SignedString(key)
 	if err != nil {
 		t.Fatal(err)
 	}
